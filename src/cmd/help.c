@@ -1,0 +1,51 @@
+/* help.c — `sanad help [COMMAND|roles]`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "services/perm.h"
+
+static void print_roles(void)
+{
+    int r, p;
+
+    printf("%-16s", "permission");
+    for (r = 0; r < ROLE_COUNT; r++)
+        printf(" %-10s", role_name((enum role)r));
+    printf("\n");
+    for (p = 0; p < PERM_COUNT; p++) {
+        printf("%-16s", perm_name((enum perm)p));
+        for (r = 0; r < ROLE_COUNT; r++)
+            printf(" %-10s", perm_allows((enum role)r, (enum perm)p) ? "yes" : "-");
+        printf("  %s\n", perm_description((enum perm)p));
+    }
+}
+
+int cmd_help(int argc, char **argv)
+{
+    char *sub[3];
+
+    if (argc >= 2 && strcmp(argv[1], "roles") == 0) {
+        print_roles();
+        return 0;
+    }
+    if (argc >= 2) {
+        sub[0] = argv[1];
+        sub[1] = "--help";
+        sub[2] = NULL;
+        if (strcmp(argv[1], "init") == 0) return cmd_init(2, sub);
+        if (strcmp(argv[1], "serve") == 0) return cmd_serve(2, sub);
+        if (strcmp(argv[1], "user") == 0) return cmd_user(2, sub);
+        if (strcmp(argv[1], "audit") == 0) return cmd_audit(2, sub);
+        fprintf(stderr, "sanad: no help for '%s'\n", argv[1]);
+        return 2;
+    }
+    printf("usage: sanad <command> [options]   (--data DIR defaults to $SANAD_DATA)\n\n"
+           "  init      create a new node: data directory, database, first site and admin\n"
+           "  serve     run the HTTP API and web app\n"
+           "  user      add, list, change password of, disable or enable accounts\n"
+           "  audit     verify the audit log's hash chain\n"
+           "  help      this text; 'sanad help COMMAND' for one command, 'sanad help roles' for the roles\n\n"
+           "  sanad --version prints the version.\n");
+    return 0;
+}

@@ -1,0 +1,127 @@
+/* crypto.c — libsodium wrappers. Password hashing parameters follow OWASP's Argon2id guidance
+ * (m = 19 MiB, t = 2, p = 1): strong enough for an online service, cheap enough for a Raspberry Pi that
+ * serves a whole clinic. They are recorded inside every hash, so raising them later re-hashes on login.
+ */
+#include <assert.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/crypto.h"
+#include "core/log.h"
+
+#define PW_OPSLIMIT 2ULL
+#define PW_MEMLIMIT (19ULL * 1024 * 1024)
+
+static char crypto_dummy[CRYPTO_PWHASH_LEN];
+static pthread_once_t crypto_dummy_once = PTHREAD_ONCE_INIT;
+
+_Static_assert(sizeof(struct crypto_hasher) >= sizeof(crypto_generichash_blake2b_state),
+               "crypto_hasher too small for libsodium's state");
+_Static_assert(CRYPTO_PWHASH_LEN >= crypto_pwhash_STRBYTES, "password hash buffer too small");
+
+int crypto_init(void)
+{
+    return sodium_init() < 0 ? -1 : 0;
+}
+
+/* Made on first use, not at start-up: Argon2id takes tens of milliseconds and most runs never sign in. */
+static void crypto_make_dummy(void)
+{
+    char pw[32];
+
+    crypto_random_password(pw, sizeof(pw));
+    if (crypto_password_hash(pw, crypto_dummy) < 0)
+        log_fatal("crypto: out of memory hashing the dummy password");
+    sodium_memzero(pw, sizeof(pw));
+}
+
+int crypto_password_hash(const char *password, char out[CRYPTO_PWHASH_LEN])
+{
+    return crypto_pwhash_str_alg(out, password, strlen(password), PW_OPSLIMIT, PW_MEMLIMIT,
+                                 crypto_pwhash_ALG_ARGON2ID13) == 0 ? 0 : -1;
+}
+
+int crypto_password_verify(const char *stored, const char *password)
+{
+    return crypto_pwhash_str_verify(stored, password, strlen(password)) == 0;
+}
+
+int crypto_password_needs_rehash(const char *stored)
+{
+    return crypto_pwhash_str_needs_rehash(stored, PW_OPSLIMIT, PW_MEMLIMIT) != 0;
+}
+
+const char *crypto_password_dummy_hash(void)
+{
+    pthread_once(&crypto_dummy_once, crypto_make_dummy);
+    return crypto_dummy;
+}
+
+void crypto_random_bytes(void *out, size_t n)
+{
+    randombytes_buf(out, n);
+}
+
+uint32_t crypto_random_uniform(uint32_t upper)
+{
+    return randombytes_uniform(upper);
+}
+
+void crypto_random_token(char out[CRYPTO_TOKEN_LEN])
+{
+    unsigned char raw[32];
+
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(out, CRYPTO_TOKEN_LEN, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof(raw));
+}
+
+void crypto_random_password(char *out, size_t outlen)
+{
+    /* no 0/O, 1/l/I: it is read off a terminal and typed on a tablet */
+    static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    size_t i, n = outlen - 1 < 20 ? outlen - 1 : 20;
+
+    assert(outlen >= 2);
+    for (i = 0; i < n; i++)
+        out[i] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
+    out[n] = '\0';
+}
+
+void crypto_hash_hex(const void *data, size_t n, char out[CRYPTO_HASH_HEX_LEN])
+{
+    unsigned char h[32];
+
+    crypto_generichash(h, sizeof(h), data, n, NULL, 0);
+    sodium_bin2hex(out, CRYPTO_HASH_HEX_LEN, h, sizeof(h));
+}
+
+void crypto_hasher_init(struct crypto_hasher *h)
+{
+    crypto_generichash_blake2b_init((crypto_generichash_blake2b_state *)h->state, NULL, 0, 32);
+}
+
+void crypto_hasher_update(struct crypto_hasher *h, const void *data, size_t n)
+{
+    crypto_generichash_blake2b_update((crypto_generichash_blake2b_state *)h->state, data, n);
+}
+
+void crypto_hasher_final_hex(struct crypto_hasher *h, char out[CRYPTO_HASH_HEX_LEN])
+{
+    unsigned char d[32];
+
+    crypto_generichash_blake2b_final((crypto_generichash_blake2b_state *)h->state, d, sizeof(d));
+    sodium_bin2hex(out, CRYPTO_HASH_HEX_LEN, d, sizeof(d));
+}
+
+int crypto_equal(const void *a, const void *b, size_t n)
+{
+    return sodium_memcmp(a, b, n) == 0;
+}
+
+void crypto_wipe(void *p, size_t n)
+{
+    sodium_memzero(p, n);
+}

@@ -1,0 +1,111 @@
+/* http.h — what API handlers see: the request, the route table entry, and the reply writers.
+ *
+ * A handler is `void api_x(struct request *req)`: it reads the request, calls one service function and
+ * answers with exactly one reply_*() call (the "OrReply" helpers reply themselves on failure, so the
+ * handler just returns). Authentication, permission, CSRF, body-size and method checks have all
+ * happened before a handler runs (router.c).
+ * Ownership: all request memory comes from req->arena and is freed in one place when the request ends;
+ * reply_json() consumes (decrefs) the json_t it is given.
+ */
+#ifndef SANAD_HTTP_H
+#define SANAD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "services/caller.h"
+#include "services/perm.h"
+#include "store/db.h"
+
+struct MHD_Connection;
+struct MHD_Response;
+struct request;
+
+#define ROUTE_MAX_PARAMS 4
+#define HTTP_DEFAULT_BODY_MAX 0     /* routes that take no body accept none */
+
+typedef void (*route_handler)(struct request *req);
+
+struct route {
+    const char *method;
+    const char *pattern;        /* "/api/v1/users/{id}": {name} matches one path segment */
+    route_handler handler;
+    enum perm perm;             /* checked by the router before the handler runs */
+    size_t body_max;            /* bytes; larger bodies get 413 before they are read */
+};
+
+extern const struct route routes[];
+extern const size_t routes_count;
+
+struct request {
+    struct arena arena;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const struct route *route;      /* NULL for static files and unknown paths */
+    const char *params[ROUTE_MAX_PARAMS];
+    int nparams;
+    struct buf body;
+    int body_too_large;
+    struct caller caller;
+    char csrf[CRYPTO_TOKEN_LEN];    /* the session's CSRF token, when signed in */
+    const char *token;              /* the session token presented, when any */
+    int via_cookie;                 /* the session came from the cookie (so CSRF applies) */
+    struct db *db;
+    int tls;
+    int64_t started_us;
+    unsigned status;
+    struct MHD_Response *response;
+};
+
+/* Request accessors. */
+const char *req_header(struct request *req, const char *name);
+const char *req_query(struct request *req, const char *name);
+const char *req_param(struct request *req, int i);
+
+/* Parse the body as a JSON object and check it against fields. On failure it replies 400/413/415
+ * itself and returns NULL. The result is owned by the caller (json_decref). */
+json_t *req_json_body(struct request *req, const struct json_field *fields);
+
+/* Replies. Each sets req->response exactly once; a second reply is a programming error. */
+void reply_json(struct request *req, unsigned status, json_t *body);
+void reply_error(struct request *req, const struct err *e);
+void reply_error_code(struct request *req, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void reply_no_content(struct request *req);
+void reply_bytes(struct request *req, unsigned status, const char *content_type, const void *data, size_t len,
+                 int persistent);
+/* Add a header to the reply already made (e.g. Set-Cookie). */
+void reply_add_header(struct request *req, const char *name, const char *value);
+
+/* HTTP status for an error kind. */
+unsigned http_status_for(enum err_kind kind);
+
+/* Route matching, authentication and dispatch (router.c). */
+const struct route *router_match(const char *method, const char *path, const char **params, int *nparams,
+                                 int *path_known);
+void router_dispatch(struct request *req);
+
+/* Static web files embedded in the binary (static.c). */
+void static_serve(struct request *req);
+
+/* API handlers, one file per resource. */
+void api_health(struct request *req);
+void api_session_create(struct request *req);
+void api_session_delete(struct request *req);
+void api_me(struct request *req);
+void api_users_list(struct request *req);
+void api_users_create(struct request *req);
+void api_users_update(struct request *req);
+void api_sites_list(struct request *req);
+void api_sites_create(struct request *req);
+void api_audit_list(struct request *req);
+
+#endif

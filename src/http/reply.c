@@ -1,0 +1,149 @@
+/* reply.c — every byte the API writes goes through here: JSON bodies (escaped by Jansson), the error
+ * envelope {"error":{"code","message"}}, and the headers every response carries. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "core/log.h"
+#include "http/http.h"
+
+unsigned http_status_for(enum err_kind kind)
+{
+    switch (kind) {
+    case ERR_NONE: return 200;
+    case ERR_INVALID: return 400;
+    case ERR_UNAUTHENTICATED: return 401;
+    case ERR_FORBIDDEN: return 403;
+    case ERR_NOT_FOUND: return 404;
+    case ERR_CONFLICT: return 409;
+    case ERR_TOO_LARGE: return 413;
+    case ERR_UNPROCESSABLE: return 422;
+    case ERR_THROTTLED: return 429;
+    case ERR_INTERNAL: return 500;
+    }
+    return 500;
+}
+
+static void reply_make(struct request *req, unsigned status, const char *content_type, void *data, size_t len,
+                       enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r;
+
+    if (req->response) {
+        log_error("http: second reply for one request (%s)", req->route ? req->route->pattern : "static");
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(data);
+        return;
+    }
+    r = MHD_create_response_from_buffer(len, data, mode);
+    if (r == NULL)
+        log_fatal("http: out of memory creating a response");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Request-Id", req->caller.request_id);
+    req->response = r;
+    req->status = status;
+}
+
+void reply_bytes(struct request *req, unsigned status, const char *content_type, const void *data, size_t len,
+                 int persistent)
+{
+    reply_make(req, status, content_type, (void *)data, len, persistent ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
+}
+
+void reply_json(struct request *req, unsigned status, json_t *body)
+{
+    size_t len;
+    char *s = json_dump_compact(body, &len);
+
+    json_decref(body);
+    if (s == NULL)
+        log_fatal("http: out of memory serialising a response");
+    /* the response takes ownership of s */
+    reply_make(req, status, "application/json; charset=utf-8", s, len, MHD_RESPMEM_MUST_FREE);
+    if (req->response)
+        MHD_add_response_header(req->response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+}
+
+void reply_error(struct request *req, const struct err *e)
+{
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", e->code[0] ? e->code : "internal_error",
+                             "message", e->message[0] ? e->message : "something went wrong");
+    char retry[16];
+
+    if (body == NULL)
+        log_fatal("http: out of memory building an error");
+    reply_json(req, http_status_for(e->kind), body);
+    if (e->kind == ERR_THROTTLED && e->retry_after > 0 && req->response) {
+        snprintf(retry, sizeof(retry), "%d", e->retry_after);
+        MHD_add_response_header(req->response, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    }
+}
+
+void reply_error_code(struct request *req, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    json_t *body;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    if (body == NULL)
+        log_fatal("http: out of memory building an error");
+    reply_json(req, status, body);
+}
+
+void reply_no_content(struct request *req)
+{
+    reply_bytes(req, 204, "application/json; charset=utf-8", "", 0, 1);
+}
+
+void reply_add_header(struct request *req, const char *name, const char *value)
+{
+    if (req->response)
+        MHD_add_response_header(req->response, name, value);
+}
+
+const char *req_header(struct request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(struct request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *req_param(struct request *req, int i)
+{
+    return i < req->nparams ? req->params[i] : NULL;
+}
+
+json_t *req_json_body(struct request *req, const struct json_field *fields)
+{
+    const char *ct = req_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    struct err e;
+    json_t *v;
+
+    err_clear(&e);
+    if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] != '\0' && ct[16] != ';')) {
+        reply_error_code(req, 415, "unsupported_media_type", "send the body as Content-Type: application/json");
+        return NULL;
+    }
+    v = json_parse_object(req->body.data, req->body.len, &e);
+    if (v == NULL) {
+        reply_error(req, &e);
+        return NULL;
+    }
+    if (json_check_fields(v, fields, &e) < 0) {
+        json_decref(v);
+        reply_error(req, &e);
+        return NULL;
+    }
+    return v;
+}

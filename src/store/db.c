@@ -1,0 +1,202 @@
+/* db.c — opening the database, statement cache, transactions and versioned migrations. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "store/db_internal.h"
+#include "store/schema.h"
+
+int db_fail(struct db *db, const char *what, struct err *e)
+{
+    log_error("store: %s: %s", what, sqlite3_errmsg(db->conn));
+    return err_set(e, ERR_INTERNAL, "storage_error", "the database could not complete the request; try again");
+}
+
+int db_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s == NULL)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+void db_column_copy(sqlite3_stmt *st, int i, char *out, size_t n)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+
+    snprintf(out, n, "%s", s ? (const char *)s : "");
+}
+
+sqlite3_stmt *db_stmt(struct db *db, const char *sql, struct err *e)
+{
+    sqlite3_stmt *st;
+    int i;
+
+    for (i = 0; i < db->ncache; i++)
+        if (db->cache[i].sql == sql)
+            return db->cache[i].stmt;
+    if (sqlite3_prepare_v3(db->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        log_error("store: cannot prepare: %s", sql);
+        db_fail(db, "prepare", e);
+        return NULL;
+    }
+    if (db->ncache < DB_STMT_CACHE) {
+        db->cache[db->ncache].sql = sql;
+        db->cache[db->ncache].stmt = st;
+        db->ncache++;
+    } else {
+        log_fatal("store: statement cache full; raise DB_STMT_CACHE");
+    }
+    return st;
+}
+
+void db_stmt_done(sqlite3_stmt *st)
+{
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+static int db_exec(struct db *db, const char *sql, struct err *e)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db->conn, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_error("store: %s", msg ? msg : "exec failed");
+        sqlite3_free(msg);
+        return err_set(e, ERR_INTERNAL, "storage_error", "the database could not complete the request; try again");
+    }
+    return 0;
+}
+
+int db_begin_read(struct db *db, struct err *e)
+{
+    return db_exec(db, "BEGIN", e);
+}
+
+int db_begin_write(struct db *db, struct err *e)
+{
+    return db_exec(db, "BEGIN IMMEDIATE", e);
+}
+
+int db_commit(struct db *db, struct err *e)
+{
+    if (db_exec(db, "COMMIT", e) < 0) {
+        db_rollback(db);
+        return -1;
+    }
+    return 0;
+}
+
+void db_rollback(struct db *db)
+{
+    if (!sqlite3_get_autocommit(db->conn))
+        sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_in_transaction(struct db *db)
+{
+    return !sqlite3_get_autocommit(db->conn);
+}
+
+int db_schema_version(struct db *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+
+    if (sqlite3_prepare_v2(db->conn, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int db_schema_latest(void)
+{
+    return schema_count();
+}
+
+/* Apply every migration above the database's user_version in one write transaction. */
+static int db_migrate(struct db *db, struct err *e)
+{
+    int have, latest = schema_count(), v;
+    char sql[64];
+
+    if (db_begin_write(db, e) < 0)
+        return -1;
+    have = db_schema_version(db);
+    if (have < 0) {
+        db_rollback(db);
+        return db_fail(db, "read schema version", e);
+    }
+    if (have > latest) {
+        db_rollback(db);
+        return err_set(e, ERR_CONFLICT, "schema_too_new",
+                       "the database has schema version %d but this sanad knows only up to %d; "
+                       "upgrade sanad before opening it", have, latest);
+    }
+    for (v = have + 1; v <= latest; v++) {
+        if (db_exec(db, schema_migration(v), e) < 0) {
+            db_rollback(db);
+            return -1;
+        }
+        log_info("store: applied schema migration %d", v);
+    }
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", latest);
+    if (db_exec(db, sql, e) < 0) {
+        db_rollback(db);
+        return -1;
+    }
+    return db_commit(db, e);
+}
+
+int db_open(const char *dir, int flags, struct db **out, struct err *e)
+{
+    struct db *db;
+    char path[4096];
+    int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+
+    *out = NULL;
+    if (snprintf(path, sizeof(path), "%s/%s", dir, DB_FILE) >= (int)sizeof(path))
+        return err_set(e, ERR_INVALID, "path_too_long", "the data directory path is too long");
+    if (!(flags & DB_CREATE) && access(path, F_OK) != 0)
+        return err_set(e, ERR_NOT_FOUND, "no_database",
+                       "no Sanad database in '%s'; create one with 'sanad init --data %s'", dir, dir);
+    if (flags & DB_CREATE)
+        oflags |= SQLITE_OPEN_CREATE;
+    db = calloc(1, sizeof(*db));
+    if (db == NULL)
+        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    if (sqlite3_open_v2(path, &db->conn, oflags, NULL) != SQLITE_OK) {
+        err_set(e, ERR_INTERNAL, "storage_error", "cannot open database '%s': %s", path,
+                db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
+        db_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db->conn, 10000);
+    sqlite3_extended_result_codes(db->conn, 1);
+    /* synchronous=FULL: power cuts are routine where Sanad runs; a committed visit must survive one. */
+    if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                    "PRAGMA trusted_schema=OFF; PRAGMA temp_store=MEMORY", e) < 0
+        || db_migrate(db, e) < 0) {
+        db_close(db);
+        return -1;
+    }
+    *out = db;
+    return 0;
+}
+
+void db_close(struct db *db)
+{
+    int i;
+
+    if (db == NULL)
+        return;
+    for (i = 0; i < db->ncache; i++)
+        sqlite3_finalize(db->cache[i].stmt);
+    sqlite3_close(db->conn);
+    free(db);
+}

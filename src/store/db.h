@@ -1,0 +1,37 @@
+/* db.h — the thin database interface: one SQLite connection with its prepared-statement cache,
+ * transactions and schema migrations. Only files under src/store/ include <sqlite3.h>.
+ *
+ * A struct db is used by one thread at a time (the HTTP server gives each worker thread its own).
+ * Ownership: db_open() returns a handle the caller db_close()s; statements from db_stmt() belong to the
+ * cache and are reset by db_stmt_done(), never finalized by the caller.
+ * SQL is written in the subset SQLite and PostgreSQL share, with $1-style parameters.
+ */
+#ifndef SANAD_DB_H
+#define SANAD_DB_H
+
+#include "core/err.h"
+
+struct db;
+
+#define DB_FILE "sanad.db"
+
+#define DB_CREATE 1     /* create the database file when missing (only `sanad init` does this) */
+
+/* Open DIR/sanad.db with WAL, foreign keys, a busy timeout and synchronous=FULL, and bring its schema
+ * up to date. Refuses a database whose schema is newer than this binary. */
+int db_open(const char *dir, int flags, struct db **out, struct err *e);
+void db_close(struct db *db);
+
+/* Transactions. db_begin_write takes the write lock at once (BEGIN IMMEDIATE) so a read-then-write
+ * sequence cannot be overtaken. Nesting is not supported: db_in_transaction() tells. */
+int db_begin_read(struct db *db, struct err *e);
+int db_begin_write(struct db *db, struct err *e);
+int db_commit(struct db *db, struct err *e);
+void db_rollback(struct db *db);
+int db_in_transaction(struct db *db);
+
+/* Current and highest-known schema versions. */
+int db_schema_version(struct db *db);
+int db_schema_latest(void);
+
+#endif

@@ -1,0 +1,36 @@
+/* db_internal.h — what the store's own files share: the connection struct and statement cache.
+ * Not to be included outside src/store/. */
+#ifndef SANAD_DB_INTERNAL_H
+#define SANAD_DB_INTERNAL_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#include "core/err.h"
+#include "store/db.h"
+
+#define DB_STMT_CACHE 96
+
+struct db {
+    sqlite3 *conn;
+    struct {
+        const char *sql;    /* the static SQL text: its address is the cache key */
+        sqlite3_stmt *stmt;
+    } cache[DB_STMT_CACHE];
+    int ncache;
+};
+
+/* A cached prepared statement for a static SQL string; NULL with *e set on failure. */
+sqlite3_stmt *db_stmt(struct db *db, const char *sql, struct err *e);
+/* Reset and unbind a statement from db_stmt(). */
+void db_stmt_done(sqlite3_stmt *st);
+/* Report an SQLite failure as ERR_INTERNAL (the SQL text is logged, never the bound values). */
+int db_fail(struct db *db, const char *what, struct err *e);
+
+/* Bind helpers: NULL text binds SQL NULL. Return the SQLite code. */
+int db_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* Copy column i into out (size n); "" for NULL. */
+void db_column_copy(sqlite3_stmt *st, int i, char *out, size_t n);
+
+#endif
