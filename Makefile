@@ -13,7 +13,7 @@ WARNINGS  := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmis
              -Wpointer-arith -Wno-missing-field-initializers
 CPPFLAGS  += -Isrc -I$(BUILD) -D_GNU_SOURCE -DSANAD_VERSION='"$(VERSION)"'
 ALLCFLAGS  = -std=c11 $(WARNINGS) $(CFLAGS) $(EXTRA_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread
 LDFLAGS   += $(EXTRA_LDFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/services/*.c src/http/*.c src/cmd/*.c))
@@ -85,8 +85,17 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 
-build-fuzz/fuzz_%: fuzz/fuzz_%.c
-	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="$(FUZZ_FLAGS)" build-fuzz/libsanad.a
+# clang-only -Wformat-nonliteral findings (src/core/log.c, src/http/server.c) stay warnings here so they
+# cannot block fuzzing; gcc builds keep -Werror for them.
+FUZZ_WFLAGS := -Wno-error=format-nonliteral
+
+# the library is always brought up to date (phony) so a target never fuzzes stale code
+.PHONY: fuzz-lib
+fuzz-lib:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="$(FUZZ_FLAGS)" EXTRA_CFLAGS="$(FUZZ_WFLAGS)" \
+	    build-fuzz/libsanad.a
+
+build-fuzz/fuzz_%: fuzz/fuzz_%.c fuzz-lib
 	clang $(CPPFLAGS:-I$(BUILD)=-Ibuild-fuzz) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	    $(shell pkg-config --cflags $(PKGS)) -o $@ $< build-fuzz/libsanad.a $(LDLIBS)
 

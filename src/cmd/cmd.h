@@ -11,6 +11,9 @@ int cmd_serve(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_help(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* --data, or $SANAD_DATA; prints an error and returns NULL when neither is set. */
 const char *cmd_data_dir(const char *opt);

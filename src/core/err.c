@@ -17,6 +17,14 @@ int err_set(struct err *e, enum err_kind kind, const char *code, const char *fmt
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
     e->retry_after = 0;
+    e->field[0] = '\0';
+    return -1;
+}
+
+int err_field(struct err *e, const char *field)
+{
+    if (e)
+        snprintf(e->field, sizeof(e->field), "%s", field);
     return -1;
 }
 

@@ -27,11 +27,15 @@ struct err {
     char code[48];      /* stable machine code, e.g. "invalid_json" */
     char message[256];  /* human sentence, never health data */
     int retry_after;    /* seconds, with ERR_THROTTLED */
+    char field[48];     /* the input field at fault, when one is ("" otherwise) */
 };
 
 /* Fill *e (when e is not NULL) and return -1. The message is printf-formatted and truncated to fit. */
 int err_set(struct err *e, enum err_kind kind, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Name the input field at fault in an error already set; returns -1 like err_set. */
+int err_field(struct err *e, const char *field);
 
 /* Reset *e to "no error". */
 void err_clear(struct err *e);

@@ -106,6 +106,7 @@ static const char *json_type_name(enum json_type_want t)
     case JT_BOOL: return "true or false";
     case JT_STRING_ARRAY: return "an array of strings";
     case JT_OBJECT: return "an object";
+    case JT_ARRAY: return "an array";
     }
     return "?";
 }
@@ -143,6 +144,12 @@ static int json_check_one(const json_t *v, const struct json_field *f, struct er
         if (json_is_object(v))
             return 0;
         break;
+    case JT_ARRAY:
+        if (!json_is_array(v))
+            break;
+        if (f->max && json_array_size(v) > f->max)
+            return err_set(e, ERR_INVALID, "field_too_long", "field '%s' has more than %zu items", f->name, f->max);
+        return 0;
     case JT_STRING_ARRAY:
         if (!json_is_array(v))
             break;

@@ -23,6 +23,7 @@ enum json_type_want {
     JT_BOOL,
     JT_STRING_ARRAY,
     JT_OBJECT,
+    JT_ARRAY,           /* an array of anything (max items); the service checks the items */
 };
 
 #define JF_REQUIRED 1   /* the field must be present */

@@ -107,5 +107,13 @@ void api_users_update(struct request *req);
 void api_sites_list(struct request *req);
 void api_sites_create(struct request *req);
 void api_audit_list(struct request *req);
+void api_patients_create(struct request *req);
+void api_patients_search(struct request *req);
+void api_patients_match(struct request *req);
+void api_patients_get(struct request *req);
+void api_patients_update(struct request *req);
+void api_patients_delete(struct request *req);
+void api_regfields_get(struct request *req);
+void api_regfields_put(struct request *req);
 
 #endif

@@ -76,6 +76,8 @@ void reply_error(struct request *req, const struct err *e)
 
     if (body == NULL)
         log_fatal("http: out of memory building an error");
+    if (e->field[0])
+        json_object_set_new(json_object_get(body, "error"), "field", json_string(e->field));
     reply_json(req, http_status_for(e->kind), body);
     if (e->kind == ERR_THROTTLED && e->retry_after > 0 && req->response) {
         snprintf(retry, sizeof(retry), "%d", e->retry_after);

@@ -21,4 +21,10 @@ struct caller {
 /* The identity of a person at the node's console (CLI): acts as the system with admin rights. */
 void caller_local(struct caller *c, const char *what);
 
+struct db;
+struct err;
+/* Give a console identity every site of the node (or only `site` when not NULL), so that commands such
+ * as export and import act on patient data. ERR_NOT_FOUND when `site` does not exist. */
+int caller_local_sites(struct db *db, struct caller *c, const char *site, struct err *e);
+
 #endif

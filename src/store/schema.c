@@ -63,6 +63,65 @@ static const char *const migrations[] = {
     "  hash TEXT NOT NULL"
     ");"
     "CREATE INDEX audit_by_entity ON audit_log(entity_type, entity_id);",
+
+    /* 2: the replicated change log, per-record field versions, the patient registry and its search terms */
+    "CREATE TABLE origins ("
+    "  n INTEGER PRIMARY KEY,"             /* local short alias of a node id, to keep change rows small */
+    "  node_id TEXT NOT NULL UNIQUE"
+    ");"
+    "CREATE TABLE changes ("
+    "  origin INTEGER NOT NULL REFERENCES origins(n),"
+    "  seq INTEGER NOT NULL,"              /* 1, 2, 3 ... per origin */
+    "  tbl TEXT NOT NULL,"
+    "  row_id TEXT NOT NULL,"
+    "  hlc INTEGER NOT NULL,"
+    "  fields TEXT NOT NULL,"              /* JSON object {field: new value} */
+    "  base TEXT NOT NULL,"                /* JSON object {field: hlc of the value it replaced at the origin} */
+    "  PRIMARY KEY (origin, seq)"
+    ");"
+    "CREATE TABLE record_versions ("
+    "  tbl TEXT NOT NULL,"
+    "  row_id TEXT NOT NULL,"
+    "  versions TEXT NOT NULL,"            /* JSON object {field: [hlc, origin alias]} of the winning values */
+    "  PRIMARY KEY (tbl, row_id)"
+    ");"
+    "CREATE TABLE patients ("
+    "  id TEXT PRIMARY KEY,"
+    "  site_id TEXT NOT NULL,"
+    "  given_name TEXT NOT NULL DEFAULT '',"
+    "  family_name TEXT NOT NULL DEFAULT '',"
+    "  middle_name TEXT NOT NULL DEFAULT '',"
+    "  other_names TEXT NOT NULL DEFAULT '[]',"
+    "  name_original TEXT NOT NULL DEFAULT '',"
+    "  sex TEXT NOT NULL DEFAULT 'unknown',"
+    "  birth_date TEXT,"
+    "  birth_precision TEXT,"
+    "  nationality TEXT,"
+    "  languages TEXT NOT NULL DEFAULT '[]',"
+    "  preferred_language TEXT,"
+    "  phones TEXT NOT NULL DEFAULT '[]',"
+    "  address TEXT,"
+    "  camp TEXT,"
+    "  shelter TEXT,"
+    "  identifiers TEXT NOT NULL DEFAULT '{}',"
+    "  custom TEXT NOT NULL DEFAULT '{}',"
+    "  deleted INTEGER NOT NULL DEFAULT 0,"
+    "  name_fold TEXT NOT NULL DEFAULT '',"  /* derived: every name folded to Latin, for ranking */
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX patients_by_site ON patients(site_id);"
+    "CREATE TABLE patient_terms ("          /* derived search index: n:name token, k:phonetic key, i:identifier, p:phone */
+    "  term TEXT NOT NULL,"
+    "  patient_id TEXT NOT NULL,"
+    "  PRIMARY KEY (term, patient_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX patient_terms_by_patient ON patient_terms(patient_id);"
+    "CREATE TABLE registration_config ("
+    "  site_id TEXT PRIMARY KEY,"
+    "  config TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");",
 };
 
 int schema_count(void)

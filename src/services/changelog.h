@@ -1,0 +1,39 @@
+/* changelog.h — every write to a replicated record goes through here, inside the writer's transaction.
+ *
+ * A change is (origin node, origin seq, table, row id, hlc, {field: value}, {field: base hlc}): the new
+ * values of the fields it sets, all stamped with one hybrid-logical-clock time, and for each field the
+ * time of the value it replaced on its origin (0 for none). record_versions keeps, per record, the
+ * (hlc, origin) of the value that currently wins for each field, which is what the merge compares
+ * (higher hlc wins, origin node id breaks ties) and what tells a concurrent edit from a sequential one.
+ * See docs/sync.md.
+ * Ownership: the fields object is borrowed; nothing is retained after the call.
+ */
+#ifndef SANAD_CHANGELOG_H
+#define SANAD_CHANGELOG_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/err.h"
+#include "store/db.h"
+
+/* What a transaction that records many changes looks up once: this node's id, its origin alias and
+ * its last seq. Zero-initialise it at the start of each write transaction; it is valid only inside it. */
+struct changelog_tx {
+    int ready;
+    char node[37];
+    int64_t origin;
+    int64_t seq;
+};
+
+/* Record a local change of `fields` ({field: JSON value}) on (tbl, row_id). Must be called inside a
+ * write transaction; tx (may be NULL) caches per-transaction lookups for batches; *hlc_out (may be
+ * NULL) receives the change's time. */
+int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, const char *row_id,
+                     const json_t *fields, int64_t *hlc_out, struct err *e);
+
+/* This node's id (from the database), into out. */
+int changelog_node_id(struct db *db, char out[37], struct err *e);
+
+#endif

@@ -1,0 +1,93 @@
+/* patients.h — the patient registry: register, read, change, delete (tombstone), search and find
+ * duplicates. Every write is a field-level change in the replicated change log (changelog.h) and an
+ * audit entry, in one transaction; every read and search is audit-logged. Callers see only patients of
+ * their own sites.
+ *
+ * A patient record (JSON): id, site_id, given_name, family_name, middle_name, other_names[],
+ * name_original, sex (female|male|other|unknown), birth_date ("YYYY", "YYYY-MM" or "YYYY-MM-DD" as its
+ * precision allows), birth_precision (day|month|year|estimated), nationality, languages[],
+ * preferred_language, phones[] (normalised), address, camp, shelter, identifiers {type: value},
+ * custom {key: value}, created_at, updated_at. Input may give age_years (+ age_on) instead of a
+ * birth date: the date is then estimated.
+ * Ownership: returned json_t values are new references; inputs are borrowed.
+ */
+#ifndef SANAD_PATIENTS_H
+#define SANAD_PATIENTS_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/err.h"
+#include "core/json.h"
+#include "services/changelog.h"
+#include "services/caller.h"
+#include "store/db.h"
+
+#define PATIENT_TABLE "patient"
+#define PATIENTS_PAGE_MAX 100
+
+json_t *patients_create(struct db *db, const struct caller *who, const json_t *input, struct err *e);
+json_t *patients_update(struct db *db, const struct caller *who, const char *id, const json_t *input,
+                        struct err *e);
+int patients_delete(struct db *db, const struct caller *who, const char *id, struct err *e);
+json_t *patients_get(struct db *db, const struct caller *who, const char *id, struct err *e);
+
+struct patient_query {
+    const char *q;          /* names in any script, identifier or phone; NULL/"" lists newest first */
+    const char *sex;        /* filter, or NULL */
+    const char *born_from;  /* "YYYY[-MM[-DD]]", compared with the record's precision tolerance */
+    const char *born_to;
+    const char *site;       /* one of the caller's sites, or NULL for all of them */
+    int64_t limit;          /* 1..PATIENTS_PAGE_MAX, default 20 */
+    const char *cursor;     /* from a previous page's "next" */
+};
+
+/* {"items":[{...patient..., "score": 0..1}], "next": cursor|null}, best match first. */
+json_t *patients_search(struct db *db, const struct caller *who, const struct patient_query *q, struct err *e);
+
+/* Duplicate candidates for a draft registration (same fields as create, unvalidated extras ignored):
+ * {"items":[{"patient":{..},"score":..,"reasons":["same_identifier",...]}]}, best first. */
+json_t *patients_match(struct db *db, const struct caller *who, const json_t *draft, struct err *e);
+
+/* The accepted input fields of a patient (create, change, match, import rows), for json_check_fields(). */
+extern const struct json_field patients_input_fields[];
+
+/* Registering many patients in one transaction (CSV import, demo data):
+ *   begin → row, row, ... → finish.
+ * A row that fails validation is reported (row number, field, code, message) and skipped; without
+ * skip_bad, finish then rolls back everything and returns the report with *e set to ERR_UNPROCESSABLE
+ * import_failed. patients_import_row() returns -1 only on a storage failure, after which the caller must
+ * finish with ok = 0 (all rolled back, NULL returned).
+ * The report: {"created":N,"skipped":M,"errors":[{"row":..,"field":..,"code":..,"message":..}]} (at most
+ * 1000 errors listed). */
+struct patient_import {
+    struct db *db;
+    const struct caller *who;
+    int skip_bad;
+    struct changelog_tx tx;
+    json_t *errors;
+    int64_t created, failed;
+};
+int patients_import_begin(struct patient_import *imp, struct db *db, const struct caller *who, int skip_bad,
+                          struct err *e);
+int patients_import_row(struct patient_import *imp, const json_t *row, int64_t rownum, struct err *e);
+json_t *patients_import_finish(struct patient_import *imp, int ok, struct err *e);
+/* All of the above for an array of rows numbered from first_row. */
+json_t *patients_import(struct db *db, const struct caller *who, const json_t *rows, int64_t first_row,
+                        int skip_bad, struct err *e);
+
+/* Call cb with every live patient of the caller's sites (API view), newest first; cb returns non-zero to
+ * stop. The export is audit-logged. The json_t is borrowed for the call. */
+typedef int (*patients_export_cb)(const json_t *patient, void *ctx);
+int patients_export(struct db *db, const struct caller *who, patients_export_cb cb, void *ctx, struct err *e);
+
+/* Apply flattened field values ({"given_name":..,"identifiers.unhcr":..,"custom.block":..}) to a record
+ * and store it with its derived search data. Used by local writes and by replication. */
+int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);
+
+/* Normalisers shared with import and tests. */
+int patients_normalise_phone(const char *in, char *out, size_t outlen);
+void patients_normalise_identifier(const char *in, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,149 @@
+/* changes.c — SQL for the change log, origins and record versions. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/changes.h"
+#include "store/db_internal.h"
+
+static int scalar_int64(struct db *db, sqlite3_stmt *st, int64_t *out, const char *what, struct err *e)
+{
+    int rc = sqlite3_step(st);
+
+    *out = 0;
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    db_stmt_done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, what, e);
+}
+
+int store_origin_alias(struct db *db, const char *node_id, int64_t *alias, struct err *e)
+{
+    static const char ins[] = "INSERT INTO origins (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING";
+    static const char sel[] = "SELECT n FROM origins WHERE node_id = $1";
+    sqlite3_stmt *st = db_stmt(db, ins, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, node_id);
+    rc = sqlite3_step(st);
+    db_stmt_done(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(db, "insert origin", e);
+    if ((st = db_stmt(db, sel, e)) == NULL)
+        return -1;
+    db_bind_text(st, 1, node_id);
+    return scalar_int64(db, st, alias, "get origin", e);
+}
+
+int store_origin_node(struct db *db, int64_t alias, char node_id[ID_LEN], struct err *e)
+{
+    static const char sql[] = "SELECT node_id FROM origins WHERE n = $1";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, alias);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        db_column_copy(st, 0, node_id, ID_LEN);
+    db_stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "get origin node", e);
+}
+
+int store_change_last_seq(struct db *db, int64_t origin, int64_t *seq, struct err *e)
+{
+    static const char sql[] = "SELECT max(seq) FROM changes WHERE origin = $1";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, origin);
+    return scalar_int64(db, st, seq, "last change seq", e);
+}
+
+int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *tbl, const char *row_id,
+                        int64_t hlc, const char *fields_json, const char *base_json, struct err *e)
+{
+    static const char sql[] = "INSERT INTO changes (origin, seq, tbl, row_id, hlc, fields, base) "
+                              "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, origin);
+    sqlite3_bind_int64(st, 2, seq);
+    db_bind_text(st, 3, tbl);
+    db_bind_text(st, 4, row_id);
+    sqlite3_bind_int64(st, 5, hlc);
+    db_bind_text(st, 6, fields_json);
+    db_bind_text(st, 7, base_json);
+    rc = sqlite3_step(st);
+    db_stmt_done(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "append change", e);
+}
+
+int store_change_max_hlc(struct db *db, int64_t *hlc, struct err *e)
+{
+    /* each origin's newest change carries its highest time (times rise with seq at the origin), so this
+     * reads one index entry per origin instead of the whole log */
+    static const char sql[] = "SELECT max((SELECT c.hlc FROM changes c WHERE c.origin = o.n ORDER BY c.seq DESC"
+                              " LIMIT 1)) FROM origins o";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+
+    return st ? scalar_int64(db, st, hlc, "max hlc", e) : -1;
+}
+
+int store_change_count(struct db *db, int64_t *n, struct err *e)
+{
+    static const char sql[] = "SELECT count(*) FROM changes";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+
+    return st ? scalar_int64(db, st, n, "count changes", e) : -1;
+}
+
+int store_versions_get(struct db *db, const char *tbl, const char *row_id, char **json, struct err *e)
+{
+    static const char sql[] = "SELECT versions FROM record_versions WHERE tbl = $1 AND row_id = $2";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    *json = NULL;
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, tbl);
+    db_bind_text(st, 2, row_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *json = strdup((const char *)sqlite3_column_text(st, 0));
+        if (*json == NULL) {
+            db_stmt_done(st);
+            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+        }
+    }
+    db_stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "get versions", e);
+}
+
+int store_versions_put(struct db *db, const char *tbl, const char *row_id, const char *json, struct err *e)
+{
+    static const char sql[] = "INSERT INTO record_versions (tbl, row_id, versions) VALUES ($1, $2, $3) "
+                              "ON CONFLICT (tbl, row_id) DO UPDATE SET versions = excluded.versions";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, tbl);
+    db_bind_text(st, 2, row_id);
+    db_bind_text(st, 3, json);
+    rc = sqlite3_step(st);
+    db_stmt_done(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "put versions", e);
+}

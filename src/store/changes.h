@@ -1,0 +1,31 @@
+/* changes.h — storage of the replicated change log, origin aliases and per-record field versions.
+ * The logic (clocks, merge rules) lives in services/changelog.c; this file only reads and writes rows.
+ * Return convention: 0 done (1 found / 0 not found for lookups), -1 with *e set on storage failure.
+ * Ownership: strings returned through char ** are malloc'ed; the caller free()s them.
+ */
+#ifndef SANAD_STORE_CHANGES_H
+#define SANAD_STORE_CHANGES_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/id.h"
+#include "store/db.h"
+
+/* The local alias of a node id, created on first use. */
+int store_origin_alias(struct db *db, const char *node_id, int64_t *alias, struct err *e);
+/* The node id of an alias. */
+int store_origin_node(struct db *db, int64_t alias, char node_id[ID_LEN], struct err *e);
+
+/* The highest seq held from this origin (0 when none). */
+int store_change_last_seq(struct db *db, int64_t origin, int64_t *seq, struct err *e);
+int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *tbl, const char *row_id,
+                        int64_t hlc, const char *fields_json, const char *base_json, struct err *e);
+/* The highest hlc of any origin's newest change (0 when empty), to start the clock above it. */
+int store_change_max_hlc(struct db *db, int64_t *hlc, struct err *e);
+int store_change_count(struct db *db, int64_t *n, struct err *e);
+
+int store_versions_get(struct db *db, const char *tbl, const char *row_id, char **json, struct err *e);
+int store_versions_put(struct db *db, const char *tbl, const char *row_id, const char *json, struct err *e);
+
+#endif
