@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     size_t i;
 
     if (argc < 2) {
-        cmd_help(1, argv);
+        fprintf(stderr, "usage: sanad <command> [options]; see 'sanad help'\n");
         return 2;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {

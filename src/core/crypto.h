@@ -14,7 +14,7 @@
 
 int crypto_init(void);
 
-/* Argon2id (libsodium's INTERACTIVE limits by default; see docs/security.md). 0 ok, -1 out of memory. */
+/* Argon2id with OWASP's parameters (m = 19 MiB, t = 2, p = 1; see docs/security.md). 0 ok, -1 out of memory. */
 int crypto_password_hash(const char *password, char out[CRYPTO_PWHASH_LEN]);
 /* 1 when the password matches, 0 when not (or the stored hash is malformed). */
 int crypto_password_verify(const char *stored, const char *password);

@@ -40,7 +40,7 @@ static int json_strings_ok(const json_t *v, struct err *e)
     switch (json_typeof(v)) {
     case JSON_STRING:
         if (json_string_length(v) > JSON_MAX_STRING)
-            return err_set(e, ERR_TOO_LARGE, "string_too_long",
+            return err_set(e, ERR_INVALID, "string_too_long",
                            "a string in the request is longer than %d bytes", JSON_MAX_STRING);
         return 0;
     case JSON_OBJECT:

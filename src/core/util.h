@@ -24,7 +24,7 @@ char *read_file(const char *path, size_t max, size_t *len);
 /* Read a password from a file: the first line, without its newline. Same ownership as read_file. */
 char *read_password_file(const char *path);
 
-/* Constant-time-ish string helpers. */
+/* Plain string helpers (not constant-time: use crypto_equal() for secrets). */
 int str_equal(const char *a, const char *b);
 int str_has_prefix(const char *s, const char *prefix);
 

@@ -75,5 +75,7 @@ void api_me(struct request *req)
         reply_error(req, &e);
         return;
     }
+    /* a reloaded web page has its cookie but not the CSRF token it was given at sign-in */
+    json_object_set_new(me, "csrf_token", json_string(req->csrf));
     reply_json(req, 200, me);
 }

@@ -41,7 +41,8 @@ static void reply_make(struct request *req, unsigned status, const char *content
     r = MHD_create_response_from_buffer(len, data, mode);
     if (r == NULL)
         log_fatal("http: out of memory creating a response");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (content_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "X-Request-Id", req->caller.request_id);
     req->response = r;
@@ -102,7 +103,7 @@ void reply_error_code(struct request *req, unsigned status, const char *code, co
 
 void reply_no_content(struct request *req)
 {
-    reply_bytes(req, 204, "application/json; charset=utf-8", "", 0, 1);
+    reply_make(req, 204, NULL, (void *)"", 0, MHD_RESPMEM_PERSISTENT);
 }
 
 void reply_add_header(struct request *req, const char *name, const char *value)

@@ -52,7 +52,8 @@ const struct route *router_match(const char *method, const char *path, const cha
         if (!route_path_match(routes[i].pattern, path, params, nparams))
             continue;
         *path_known = 1;
-        if (strcmp(routes[i].method, method) == 0)
+        /* HEAD is GET without the body (libmicrohttpd leaves the body out) */
+        if (strcmp(routes[i].method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
             return &routes[i];
     }
     return NULL;

@@ -120,16 +120,17 @@ static void finish(struct request *req)
 
     if (req->response)
         return;
-    if (req->body_too_large) {
+    if (req->body_too_large && req->route) {
         reply_error_code(req, 413, "body_too_large", "the request body is larger than %zu bytes",
-                         req->route ? req->route->body_max : 0);
+                         req->route->body_max);
         return;
     }
     if (req->route == NULL) {
         if (str_has_prefix(req->path, "/api/") || strcmp(req->path, "/api") == 0)
             reply_error_code(req, 404, "no_such_endpoint", "there is no API endpoint at this path");
-        else if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
-            reply_error_code(req, 405, "method_not_allowed", "static files are read-only");
+        else if ((strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) || req->body.len
+                 || req->body_too_large)
+            reply_error_code(req, 405, "method_not_allowed", "static files are read-only and take no body");
         else
             static_serve(req);
         return;

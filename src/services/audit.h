@@ -20,7 +20,7 @@
 
 /* Append one entry. Inside a caller's write transaction it joins it (so the entry commits or rolls back
  * with the change it describes); otherwise it runs in a write transaction of its own.
- * outcome: "ok", "denied" or "failed". Any of entity_type, entity_id, site_id may be NULL. */
+ * outcome: "ok", "denied", "failed" or "throttled". Any of entity_type, entity_id, site_id may be NULL. */
 int audit_record(struct db *db, const struct caller *who, const char *action, const char *entity_type,
                  const char *entity_id, const char *site_id, const char *outcome, struct err *e);
 

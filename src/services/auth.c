@@ -9,11 +9,21 @@
 #include "services/users.h"
 #include "store/accounts.h"
 
+/* Characters, not bytes: an Arabic letter is two bytes of UTF-8 but one character to guess. */
+static size_t utf8_length(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
 int auth_password_acceptable(const char *username, const char *password, struct err *e)
 {
     size_t n = strlen(password);
 
-    if (n < PASSWORD_MIN)
+    if (utf8_length(password) < PASSWORD_MIN)
         return err_set(e, ERR_INVALID, "weak_password", "a password needs at least %d characters", PASSWORD_MIN);
     if (n > PASSWORD_MAX)
         return err_set(e, ERR_INVALID, "weak_password", "a password may have at most %d bytes", PASSWORD_MAX);

@@ -22,7 +22,7 @@ struct audit_row {
     char site_id[ID_LEN];
     char address[64];
     char request_id[33];
-    char outcome[16];           /* "ok", "denied", "failed" */
+    char outcome[16];           /* "ok", "denied", "failed", "throttled" */
     char prev_hash[CRYPTO_HASH_HEX_LEN];
     char hash[CRYPTO_HASH_HEX_LEN];
 };

@@ -28,15 +28,38 @@ void db_column_copy(sqlite3_stmt *st, int i, char *out, size_t n)
     snprintf(out, n, "%s", s ? (const char *)s : "");
 }
 
+/* SQL is written with PostgreSQL's $1-style parameters. SQLite reads "$1" as a *named* parameter and
+ * numbers named parameters in order of first appearance, so "SET a = $2 WHERE id = $1" would bind the
+ * wrong values. "?1" is SQLite's explicitly numbered form: translate, so $N always means parameter N. */
+static char *db_translate_params(const char *sql)
+{
+    char *out = strdup(sql), *p;
+
+    if (out == NULL)
+        return NULL;
+    for (p = out; *p; p++)
+        if (*p == '$' && p[1] >= '1' && p[1] <= '9')
+            *p = '?';
+    return out;
+}
+
 sqlite3_stmt *db_stmt(struct db *db, const char *sql, struct err *e)
 {
     sqlite3_stmt *st;
-    int i;
+    char *native;
+    int i, rc;
 
     for (i = 0; i < db->ncache; i++)
         if (db->cache[i].sql == sql)
             return db->cache[i].stmt;
-    if (sqlite3_prepare_v3(db->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    native = db_translate_params(sql);
+    if (native == NULL) {
+        err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+        return NULL;
+    }
+    rc = sqlite3_prepare_v3(db->conn, native, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    free(native);
+    if (rc != SQLITE_OK) {
         log_error("store: cannot prepare: %s", sql);
         db_fail(db, "prepare", e);
         return NULL;

@@ -4,7 +4,8 @@
  * A struct db is used by one thread at a time (the HTTP server gives each worker thread its own).
  * Ownership: db_open() returns a handle the caller db_close()s; statements from db_stmt() belong to the
  * cache and are reset by db_stmt_done(), never finalized by the caller.
- * SQL is written in the subset SQLite and PostgreSQL share, with $1-style parameters.
+ * SQL is written in the subset SQLite and PostgreSQL share, with $1-style parameters ($N always means
+ * parameter N: db_stmt() translates them to SQLite's ?N).
  */
 #ifndef SANAD_DB_H
 #define SANAD_DB_H
