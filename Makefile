@@ -42,7 +42,8 @@ test-deps:
 	@scripts/deps.sh test
 
 $(BIN): $(BUILD)/main.o $(LIB_OBJ)
-	$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD  $@"
+	@$(CC) $(ALLCFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	@mkdir -p $(dir $@)
@@ -65,7 +66,8 @@ $(BUILD):
 # ---- tests ----
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) tests/unit/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
+	@echo "  LD  $@"
+	@$(CC) $(CPPFLAGS) -Itests/unit $(ALLCFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 

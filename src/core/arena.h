@@ -19,7 +19,7 @@ void arena_init(struct arena *a);
 void arena_free(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);          /* zeroed, 16-byte aligned */
 char *arena_strdup(struct arena *a, const char *s);
-char *arena_strndup(struct arena *a, const char *s, size_t n);
+char *arena_strndup(struct arena *a, const char *s, size_t n);   /* s must have n readable bytes */
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

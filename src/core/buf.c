@@ -1,5 +1,6 @@
 /* buf.c — bounded growable byte buffers. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static int buf_grow(struct buf *b, size_t n)
     size_t need, cap;
     char *p;
 
-    if (n > b->max || b->len > b->max - n)
+    if (n > b->max || b->len > b->max - n || b->len + n == SIZE_MAX)
         return -1;
     need = b->len + n + 1;
     if (need <= b->cap)

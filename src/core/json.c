@@ -75,7 +75,7 @@ json_t *json_parse_object(const char *data, size_t len, struct err *e)
         err_set(e, ERR_INVALID, "json_too_deep", "JSON nesting is deeper than %d levels", JSON_MAX_DEPTH);
         return NULL;
     }
-    v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (v == NULL) {
         if (json_error_code(&je) == json_error_invalid_utf8)
             err_set(e, ERR_INVALID, "invalid_utf8", "the request body is not valid UTF-8");

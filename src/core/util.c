@@ -57,12 +57,14 @@ int64_t monotonic_us(void)
 
 void format_time_ms(int64_t ms, char *out, size_t outlen)
 {
-    time_t sec = (time_t)(ms / 1000);
+    /* floor division: -1 ms is 1969-12-31T23:59:59.999Z, not second 0 with a negative fraction */
+    int64_t sec = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    time_t t = (time_t)sec;
     struct tm tm;
 
-    gmtime_r(&sec, &tm);
+    gmtime_r(&t, &tm);
     snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms - sec * 1000));
 }
 
 char *read_file(const char *path, size_t max, size_t *len)

@@ -20,8 +20,8 @@
 #define SESSION_ABSOLUTE_MS (12LL * 60 * 60 * 1000)     /* one long clinic shift */
 #define SESSION_TOUCH_MS (60LL * 1000)                  /* last_seen_at is written at most once a minute */
 
-#define THROTTLE_ACCOUNT_FREE 5     /* failures per account before delays start */
-#define THROTTLE_ADDRESS_FREE 20    /* failures per address before delays start */
+#define THROTTLE_ACCOUNT_FREE 4     /* failures per account that cost nothing: the 5th locks */
+#define THROTTLE_ADDRESS_FREE 19    /* failures per address that cost nothing: the 20th locks */
 #define THROTTLE_WINDOW_MS (15LL * 60 * 1000)  /* failures older than this are forgotten */
 #define THROTTLE_MAX_LOCK_MS (15LL * 60 * 1000)
 
