@@ -18,6 +18,9 @@ static const struct {
     { "serve", cmd_serve },
     { "user", cmd_user },
     { "audit", cmd_audit },
+    { "demo", cmd_demo },
+    { "import", cmd_import },
+    { "export", cmd_export },
     { "help", cmd_help },
 };
 

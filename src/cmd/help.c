@@ -37,6 +37,9 @@ int cmd_help(int argc, char **argv)
         if (strcmp(argv[1], "serve") == 0) return cmd_serve(2, sub);
         if (strcmp(argv[1], "user") == 0) return cmd_user(2, sub);
         if (strcmp(argv[1], "audit") == 0) return cmd_audit(2, sub);
+        if (strcmp(argv[1], "demo") == 0) return cmd_demo(2, sub);
+        if (strcmp(argv[1], "import") == 0) return cmd_import(2, sub);
+        if (strcmp(argv[1], "export") == 0) return cmd_export(2, sub);
         fprintf(stderr, "sanad: no help for '%s'\n", argv[1]);
         return 2;
     }
@@ -45,6 +48,9 @@ int cmd_help(int argc, char **argv)
            "  serve     run the HTTP API and web app\n"
            "  user      add, list, change password of, disable or enable accounts\n"
            "  audit     verify the audit log's hash chain\n"
+           "  demo      add synthetic patients for demos, training and benchmarks\n"
+           "  import    register patients from a CSV file\n"
+           "  export    write the patients out as CSV or JSON lines\n"
            "  help      this text; 'sanad help COMMAND' for one command, 'sanad help roles' for the roles\n\n"
            "  sanad --version prints the version.\n");
     return 0;

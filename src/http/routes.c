@@ -14,6 +14,14 @@ const struct route routes[] = {
     { "GET",    "/api/v1/sites",       api_sites_list,      PERM_SITES_MANAGE, 0 },
     { "POST",   "/api/v1/sites",       api_sites_create,    PERM_SITES_MANAGE, 4096 },
     { "GET",    "/api/v1/audit",       api_audit_list,      PERM_AUDIT_READ,   0 },
+    { "POST",   "/api/v1/patients",          api_patients_create, PERM_PATIENT_WRITE,  65536 },
+    { "GET",    "/api/v1/patients",          api_patients_search, PERM_PATIENT_READ,   0 },
+    { "POST",   "/api/v1/patients/match",    api_patients_match,  PERM_PATIENT_READ,   65536 },
+    { "GET",    "/api/v1/patients/{id}",     api_patients_get,    PERM_PATIENT_READ,   0 },
+    { "PATCH",  "/api/v1/patients/{id}",     api_patients_update, PERM_PATIENT_WRITE,  65536 },
+    { "DELETE", "/api/v1/patients/{id}",     api_patients_delete, PERM_PATIENT_DELETE, 0 },
+    { "GET",    "/api/v1/registration-fields", api_regfields_get, PERM_PATIENT_READ,   0 },
+    { "PUT",    "/api/v1/registration-fields", api_regfields_put, PERM_SITES_MANAGE,   65536 },
 };
 
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
