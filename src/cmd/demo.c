@@ -1,7 +1,6 @@
-/* demo.c — `sanad demo`: fill a node with realistic synthetic patients (for training, demos and
- * benchmarks): names in the spellings and scripts people actually arrive with, birth dates of mixed
- * precision, identifiers and phones. Deterministic for a given --seed. Never use on a node with real
- * patients: the records are fiction, and marked so in their custom data when the site defines nothing. */
+/* demo.c — `sanad demo`: fill a node with synthetic patients (services/demo.c) for training, demos and
+ * benchmarks. The same --seed gives the same people (without one, a random seed is used and printed).
+ * Never use on a node with real patients. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,200 +8,17 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/util.h"
-#include "services/patients.h"
+#include "services/demo.h"
 #include "store/db.h"
 
 static const char usage[] = "sanad demo --data DIR --patients N [--seed S] [--site ID]";
 
-/* A name as "spelling|spelling|...=original script"; a spelling is picked at random, the original script
- * is used for some records. */
-struct group {
-    const char *nationality, *language, *phone_prefix;
-    const char *const *male, *const *female, *const *family;
-};
-
-static const char *const arab_m[] = {
-    "Mohammed|Muhammad|Mohamad|Mohamed|Mohammad=محمد", "Ahmed|Ahmad=أحمد", "Omar|Umar=عمر", "Ali=علي",
-    "Hassan|Hasan=حسن", "Hussein|Husayn|Hussain|Husein=حسين", "Yusuf|Youssef|Yousef|Yousif=يوسف",
-    "Ibrahim|Ebrahim=إبراهيم", "Abdullah|Abdallah|Abdulla=عبد الله", "Khaled|Khalid=خالد",
-    "Mustafa|Mostafa=مصطفى", "Abdel Rahman|Abdulrahman|Abd al-Rahman=عبد الرحمن", "Mahmoud|Mahmud=محمود",
-    "Samir|Sameer=سمير", "Karim|Kareem=كريم", "Tariq|Tarek|Tareq=طارق", "Jamal|Gamal=جمال", "Bilal=بلال",
-    "Walid|Waleed=وليد", "Said|Saeed|Saied=سعيد", "Nasser|Naser|Nasir=ناصر", "Rami|Ramy=رامي", NULL };
-static const char *const arab_f[] = {
-    "Fatima|Fatma|Fatimah=فاطمة", "Aisha|Aicha|Ayesha=عائشة", "Khadija|Khadijah|Khadeeja=خديجة",
-    "Mariam|Maryam|Miriam=مريم", "Zainab|Zeinab|Zaynab=زينب", "Layla|Leila|Laila=ليلى", "Amina|Aminah=أمينة",
-    "Nour|Noor=نور", "Sara|Sarah=سارة", "Rania|Ranya=رانيا", "Huda|Hoda=هدى", "Samira|Sameera=سميرة",
-    "Yasmin|Yasmine|Jasmin=ياسمين", "Rasha=رشا", "Hanan=حنان", "Salma=سلمى", "Reem|Rim=ريم", NULL };
-static const char *const arab_family[] = {
-    "Al-Hassan|Alhassan|El Hassan=الحسن", "Haddad|Hadad=حداد", "Khalil|Khaleel=خليل", "Saleh|Salih=صالح",
-    "Mansour|Mansur=منصور", "Abbas=عباس", "Hamdan=حمدان", "Al-Masri|Almasri|El Masri=المصري",
-    "Darwish|Darwich=درويش", "Qasim|Kassem|Kasim=قاسم", "Othman|Osman|Uthman=عثمان", "Suleiman|Sulaiman|Soliman=سليمان",
-    "Al-Ahmad|Alahmad=الأحمد", "Hamoud|Hammoud=حمود", "Al-Khatib|Alkhatib|El Khatib=الخطيب", "Youssef|Yusuf=يوسف",
-    "Abu Zaid|Abouzeid|Abu Zeid=أبو زيد", "Al-Hussein|Alhussein=الحسين", "Nasrallah|Nasrullah=نصرالله", NULL };
-static const char *const afg_m[] = {
-    "Ahmad|Ahmed=احمد", "Mohammad|Muhammad|Mohammed=محمد", "Abdul Qadir|Abdulqadir|Abdul Kadir=عبدالقادر",
-    "Gul Ahmad|Gulahmad=گل احمد", "Hamid|Hameed=حمید", "Farid|Fareed=فرید", "Nasrullah|Nasrallah=نصرالله",
-    "Habibullah|Habibollah=حبیب الله", "Ghulam|Gholam=غلام", "Javid|Javed|Jawid=جاوید", "Zabihullah|Zabiullah=ذبیح الله",
-    "Rahim|Raheem=رحیم", "Wahid|Waheed=وحید", "Sayed|Sayyed|Said=سید", NULL };
-static const char *const afg_f[] = {
-    "Fatima|Fatema|Fatemeh=فاطمه", "Zahra|Zohra=زهرا", "Maryam|Mariam=مریم", "Parwana|Parvaneh=پروانه",
-    "Shabnam=شبنم", "Nargis|Narges=نرگس", "Malalai|Malalay=ملالی", "Zainab|Zeynab=زینب", "Soraya|Suraya=ثریا",
-    "Freshta|Fereshteh|Fereshta=فرشته", "Gulalai|Gulalay=گلالی", NULL };
-static const char *const afg_family[] = {
-    "Ahmadi|Ahmady=احمدی", "Mohammadi|Muhammadi=محمدی", "Hakimi|Hakeemi=حکیمی", "Rahimi|Raheemi=رحیمی",
-    "Hussaini|Hosseini|Husseini=حسینی", "Karimi|Kareemi=کریمی", "Nazari=نظری", "Popal=پوپل", "Wardak=وردک",
-    "Stanekzai|Stanikzai=ستانکزی", "Safi=صافی", "Sultani=سلطانی", "Jalali=جلالی", NULL };
-static const char *const som_m[] = {
-    "Mohamed|Maxamed|Mahamed|Mohammed", "Abdullahi|Cabdullahi|Abdulahi", "Ahmed|Axmed", "Hassan|Xasan",
-    "Hussein|Xuseen|Hussen", "Abdirahman|Cabdiraxmaan|Abdurahman", "Abdi|Cabdi", "Omar|Cumar", "Ali|Cali",
-    "Yusuf|Yuusuf", "Ismail|Ismaaciil", "Farah|Faarax", NULL };
-static const char *const som_f[] = {
-    "Fadumo|Faduma|Fatuma", "Hodan", "Amina|Aamina", "Halima|Xaliimo|Halimo", "Sahra|Sahro|Saxra",
-    "Asha|Caasha|Aisha", "Hawa|Xaawo|Hawo", "Ifrah|Ifraax", "Nasra|Nasro", "Sagal", NULL };
-static const char *const som_family[] = {
-    "Mohamed|Maxamed|Mahamed", "Ahmed|Axmed", "Hassan|Xasan", "Abdi|Cabdi", "Warsame|Warsama", "Farah|Faarax",
-    "Hussein|Xuseen", "Osman|Cismaan", "Jama|Jaamac", "Egal|Cigaal", "Abdullahi|Cabdullahi", NULL };
-static const char *const eri_m[] = {
-    "Tesfaye|Tesfay=ተስፋይ", "Yonas|Yohannes=ዮናስ", "Dawit|Daweet=ዳዊት", "Habte|Habtay=ሃብተ", "Mehari|Mehary=መሓሪ",
-    "Senai|Senay=ሰናይ", "Berhane|Berhe|Birhane=ብርሃነ", "Kidane|Kidan=ኪዳነ", "Samuel|Samiel=ሳሙኤል", NULL };
-static const char *const eri_f[] = {
-    "Selam|Salam=ሰላም", "Helen|Hellen=ሄለን", "Senait|Senayt=ሰናይት", "Mebrat|Mebrhit=መብራት", "Yordanos=ዮርዳኖስ",
-    "Rahel|Rachel=ራሄል", "Saba=ሳባ", "Luwam|Lwam=ልዋም", NULL };
-static const char *const eri_family[] = {
-    "Tesfamariam|Tesfamaryam=ተስፋማርያም", "Ghebremedhin|Gebremedhin=ገብረመድህን", "Haile|Hayle=ሃይለ",
-    "Tekle|Teklay=ተኽለ", "Asmerom|Asmarom=ኣስመሮም", "Woldu|Weldu=ወልዱ", "Gebreyesus|Ghebreyesus=ገብረየሱስ", NULL };
-static const char *const ukr_m[] = {
-    "Oleksandr|Aleksandr|Alexander|Olexandr=Олександр", "Serhii|Sergiy|Sergey|Serhiy=Сергій",
-    "Andrii|Andriy|Andrey=Андрій", "Volodymyr|Vladimir=Володимир", "Mykola|Nikolai|Mykola=Микола",
-    "Dmytro|Dmitry|Dmitriy=Дмитро", "Oleh|Oleg=Олег", "Yurii|Yuriy|Yuri=Юрій", "Ivan=Іван", "Taras=Тарас", NULL };
-static const char *const ukr_f[] = {
-    "Olena|Elena|Alena=Олена", "Yuliia|Yuliya|Yulia|Julia=Юлія", "Nataliia|Natalia|Natalya=Наталія",
-    "Iryna|Irina=Ірина", "Oksana=Оксана", "Tetiana|Tatiana|Tetyana=Тетяна", "Svitlana|Svetlana=Світлана",
-    "Kateryna|Ekaterina|Katerina=Катерина", "Halyna|Galina=Галина", NULL };
-static const char *const ukr_family[] = {
-    "Shevchenko|Shevchenco=Шевченко", "Kovalenko|Kovalenco=Коваленко", "Bondarenko=Бондаренко",
-    "Tkachenko=Ткаченко", "Kravchenko=Кравченко", "Melnyk|Melnik=Мельник", "Boiko|Boyko=Бойко",
-    "Koval|Kowal=Коваль", "Oliinyk|Oleynik|Oliynyk=Олійник", "Lysenko|Lisenko=Лисенко", NULL };
-static const char *const roh_m[] = {
-    "Mohammed|Mohammad|Mohamod=মোহাম্মদ", "Abdul Karim|Abdulkarim=আব্দুল করিম", "Nur Islam|Nurul Islam=নুরুল ইসলাম",
-    "Rashid|Rashed=রশিদ", "Hossain|Hussain|Hosen=হোসেন", "Anwar|Anowar=আনোয়ার", "Jamal|Zamal=জামাল",
-    "Shofiq|Shafiq|Shafique=শফিক", NULL };
-static const char *const roh_f[] = {
-    "Rahima|Rohima=রহিমা", "Begum|Bagum=বেগম", "Khatun|Khatoon=খাতুন", "Nur Begum|Noor Begum=নূর বেগম",
-    "Rokeya|Rokiya=রোকেয়া", "Shamima|Samima=শামিমা", "Hasina=হাসিনা", "Jannat|Jonnat=জান্নাত", NULL };
-static const char *const roh_family[] = {
-    "Rahman|Rohman=রহমান", "Hossain|Hussain|Hosen=হোসেন", "Akter|Akhter|Aktar=আক্তার", "Ullah|Ulla=উল্লাহ",
-    "Islam=ইসলাম", "Alam|Alom=আলম", "Uddin|Uddeen=উদ্দিন", "Begum|Bagum=বেগম", NULL };
-
-static const struct group groups[] = {
-    { "SY", "ar", "+963", arab_m, arab_f, arab_family },
-    { "IQ", "ar", "+964", arab_m, arab_f, arab_family },
-    { "SD", "ar", "+249", arab_m, arab_f, arab_family },
-    { "AF", "prs", "+93", afg_m, afg_f, afg_family },
-    { "AF", "ps", "+93", afg_m, afg_f, afg_family },
-    { "SO", "so", "+252", som_m, som_f, som_family },
-    { "ER", "ti", "+291", eri_m, eri_f, eri_family },
-    { "UA", "uk", "+380", ukr_m, ukr_f, ukr_family },
-    { "MM", "rhg", "+880", roh_m, roh_f, roh_family },
-};
-
-static const char *const camps[] = { "Zaatari", "Azraq", "Kutupalong", "Dadaab", "Kakuma", "Moria", "Bekaa 7",
-                                     "Shatila", "Al-Hol", "Mahama" };
-
-/* xorshift64*: reproducible, fast; not for anything secret */
-static uint64_t rng_state;
-static uint64_t rng_next(void)
+static void show_progress(int64_t done, int64_t total)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ULL;
-}
-
-static unsigned rng_below(unsigned n)
-{
-    return (unsigned)(rng_next() % n);
-}
-
-static size_t list_len(const char *const *l)
-{
-    size_t n = 0;
-
-    while (l[n])
-        n++;
-    return n;
-}
-
-/* Pick one spelling of a name entry into out; *script gets the original-script form ("" if none). */
-static void pick_name(const char *entry, char *out, size_t outlen, char *script, size_t slen)
-{
-    const char *eq = strchr(entry, '='), *end = eq ? eq : entry + strlen(entry), *p = entry, *bar;
-    unsigned count = 1, k;
-
-    for (bar = entry; bar < end; bar++)
-        count += *bar == '|';
-    k = rng_below(count);
-    while (k--)
-        p = strchr(p, '|') + 1;
-    bar = strchr(p, '|');
-    if (bar == NULL || bar > end)
-        bar = end;
-    snprintf(out, outlen, "%.*s", (int)(bar - p), p);
-    snprintf(script, slen, "%s", eq ? eq + 1 : "");
-}
-
-static json_t *demo_patient(const char *site)
-{
-    const struct group *g = &groups[rng_below(sizeof(groups) / sizeof(groups[0]))];
-    int female = rng_below(2);
-    const char *const *given_list = female ? g->female : g->male;
-    char given[64], family[64], father[64], gs[64], fs[64], ps[64], original[200], buf[40];
-    json_t *p, *ids;
-    unsigned r;
-
-    pick_name(given_list[rng_below((unsigned)list_len(given_list))], given, sizeof(given), gs, sizeof(gs));
-    pick_name(g->family[rng_below((unsigned)list_len(g->family))], family, sizeof(family), fs, sizeof(fs));
-    pick_name(g->male[rng_below((unsigned)list_len(g->male))], father, sizeof(father), ps, sizeof(ps));
-    p = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[s]}", "site_id", site, "given_name", given, "family_name", family,
-                  "sex", female ? "female" : "male", "nationality", g->nationality, "languages", g->language);
-    if (rng_below(2))
-        json_object_set_new(p, "middle_name", json_string(father));
-    if (gs[0] && fs[0] && rng_below(3) == 0) {
-        snprintf(original, sizeof(original), "%s %s", gs, fs);
-        json_object_set_new(p, "name_original", json_string(original));
-    }
-    r = rng_below(100);
-    if (r < 60) {
-        snprintf(buf, sizeof(buf), "%04u-%02u-%02u", 1950 + rng_below(75), 1 + rng_below(12), 1 + rng_below(28));
-        json_object_set_new(p, "birth_date", json_string(buf));
-    } else if (r < 70) {
-        snprintf(buf, sizeof(buf), "%04u-%02u", 1950 + rng_below(75), 1 + rng_below(12));
-        json_object_set_new(p, "birth_date", json_string(buf));
-    } else if (r < 85) {
-        snprintf(buf, sizeof(buf), "%04u", 1950 + rng_below(75));
-        json_object_set_new(p, "birth_date", json_string(buf));
-    } else {
-        json_object_set_new(p, "age_years", json_integer(rng_below(80)));
-    }
-    ids = json_object();
-    if (rng_below(100) < 70) {
-        snprintf(buf, sizeof(buf), "%03u-%02uC%08" PRIu64, rng_below(1000), rng_below(100), (uint64_t)(rng_next() % 100000000));
-        json_object_set_new(ids, "unhcr", json_string(buf));
-    }
-    if (rng_below(100) < 20) {
-        snprintf(buf, sizeof(buf), "IOM-%010" PRIu64, (uint64_t)(rng_next() % 10000000000ULL));
-        json_object_set_new(ids, "iom", json_string(buf));
-    }
-    json_object_set_new(p, "identifiers", ids);
-    if (rng_below(100) < 60) {
-        snprintf(buf, sizeof(buf), "%s %03u %03u %03u", g->phone_prefix, 100 + rng_below(900), rng_below(1000),
-                 rng_below(1000));
-        json_object_set_new(p, "phones", json_pack("[s]", buf));
-    }
-    json_object_set_new(p, "camp", json_string(camps[rng_below(sizeof(camps) / sizeof(camps[0]))]));
-    return p;
+    fprintf(stderr, "\r%" PRId64 " / %" PRId64 " patients", done, total);
 }
 
 int cmd_demo(int argc, char **argv)
@@ -216,10 +32,9 @@ int cmd_demo(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *data = NULL, *dir, *site = NULL, *errstr;
-    int64_t count = -1, seed = 42, done = 0, batch, t0;
+    int64_t count = -1, seed = 0, done = 0, t0;
     struct caller local;
     struct db *db = NULL;
-    json_t *rows, *report;
     struct err e;
     int c, rc = 1;
 
@@ -251,36 +66,28 @@ int cmd_demo(int argc, char **argv)
         return 2;
     if (db_open(dir, 0, &db, &e) < 0)
         return cmd_fail(&e);
+    if (db_set_cache_mb(db, 256, &e) < 0)
+        goto done;
     caller_local(&local, "demo");
     if (caller_local_sites(db, &local, site, &e) < 0 || local.nsites == 0) {
         if (local.nsites == 0 && e.kind == ERR_NONE)
             err_set(&e, ERR_NOT_FOUND, "no_site", "the node has no site");
         goto done;
     }
-    rng_state = (uint64_t)seed * 0x9E3779B97F4A7C15ULL | 1;
-    t0 = monotonic_us();
-    while (done < count) {
-        batch = count - done < 10000 ? count - done : 10000;
-        rows = json_array();
-        for (int64_t i = 0; i < batch; i++)
-            json_array_append_new(rows, demo_patient(local.sites[0]));
-        report = patients_import(db, &local, rows, done + 1, 0, &e);
-        json_decref(rows);
-        if (report == NULL || e.kind != ERR_NONE) {
-            if (report)
-                fprintf(stderr, "sanad: demo rows rejected: %s\n",
-                        json_string_value(json_object_get(json_array_get(json_object_get(report, "errors"), 0), "message")));
-            json_decref(report);
-            goto done;
-        }
-        json_decref(report);
-        done += batch;
-        if (count >= 100000)
-            fprintf(stderr, "\r%" PRId64 " / %" PRId64 " patients", done, count);
+    if (seed == 0) {
+        /* a fresh seed, so that a second run adds other people rather than the same ones again */
+        crypto_random_bytes(&seed, sizeof(seed));
+        seed = (seed & INT64_MAX) | 1;
     }
+    t0 = monotonic_us();
+    if (demo_add_patients(db, &local, local.sites[0], count, (uint64_t)seed, count >= 100000 ? show_progress : NULL,
+                          &e) < 0)
+        goto done;
+    done = count;
     if (count >= 100000)
         fprintf(stderr, "\n");
-    printf("added %" PRId64 " demo patients in %.1f s\n", done, (double)(monotonic_us() - t0) / 1e6);
+    printf("added %" PRId64 " demo patients in %.1f s (seed %" PRId64 ")\n", done, (double)(monotonic_us() - t0) / 1e6,
+           seed);
     rc = 0;
 done:
     if (rc)

@@ -275,7 +275,7 @@ int cmd_import(int argc, char **argv)
         err_set(&e, ERR_INTERNAL, "out_of_memory", "out of memory");
         goto done;
     }
-    if (db_open(dir, 0, &db, &e) < 0)
+    if (db_open(dir, 0, &db, &e) < 0 || db_set_cache_mb(db, 256, &e) < 0)
         goto done_parser;
     caller_local(&local, "import");
     if (caller_local_sites(db, &local, site, &e) < 0)

@@ -7,6 +7,7 @@
 #include "core/names.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +147,7 @@ struct thread_ctx {
 };
 
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
-static int names_ready;                         /* templates compiled and ctx_key valid */
+static atomic_int names_ready;                  /* templates compiled and ctx_key valid */
 static int names_failed;                        /* compiling failed once: do not retry on every call */
 static UTransliterator *templates[CHAIN_COUNT];
 static pthread_key_t ctx_key;
@@ -177,19 +178,22 @@ static void ctx_destroy(void *p)
     ctx_close(c);
 }
 
+/* Compile one chain's rules (ASCII text with \\u escapes). NULL, with a message on stderr, when ICU refuses
+ * them: a bug in the rules or a broken ICU install, never a property of the input. */
 static UTransliterator *template_compile(const char *rules)
 {
-    UChar ubuf[8192];
     UChar id[] = { 's', 'a', 'n', 'a', 'd', '-', 'n', 'a', 'm', 'e', 's', 0 };
     UErrorCode st = U_ZERO_ERROR;
     UParseError pe;
-    UTransliterator *t;
-    int32_t ulen;
+    UTransliterator *t = NULL;
+    size_t n = strlen(rules);
+    UChar *u = malloc((n + 1) * sizeof(*u));
 
-    u_strFromUTF8(ubuf, (int32_t)(sizeof(ubuf) / sizeof(ubuf[0])), &ulen, rules, -1, &st);
-    if (U_FAILURE(st))
+    if (!u)
         return NULL;
-    t = utrans_openU(id, -1, UTRANS_FORWARD, ubuf, ulen, &pe, &st);
+    u_uastrncpy(u, rules, (int32_t)n + 1);
+    t = utrans_openU(id, -1, UTRANS_FORWARD, u, (int32_t)n, &pe, &st);
+    free(u);
     if (U_FAILURE(st)) {
         fprintf(stderr, "names: cannot compile transliteration rules: %s (line %d)\n", u_errorName(st),
                 (int)pe.line);
@@ -527,8 +531,7 @@ static int fold_unicode(const char *utf8, size_t n, int scripts, char *out, size
             tmp[o++] = (char)c;
         else if (c >= 'A' && c <= 'Z')
             tmp[o++] = (char)(c | 0x20);
-        else if (is_dropped(c) || (c >= 0x80 && (u_getCombiningClass(c) != 0 || u_isalpha(c) ||
-                                                  U_GET_GC_MASK(c) & U_GC_M_MASK)))
+        else if (is_dropped(c) || (c >= 0x80 && (u_isalpha(c) || (U_GET_GC_MASK(c) & U_GC_M_MASK))))
             continue;                   /* marks, and letters no rule turned into a-z */
         else
             tmp[o++] = ' ';
@@ -596,27 +599,29 @@ static int is_vowel(char c)
 /* "Son/daughter of" and "family of": meaningful to people, useless to tell names apart. */
 static const char *const connectors[] = { "bin", "ibn", "bn", "bint", "binti", "bte", "ben", "ould", "wuld",
                                           "walad", "ag", NULL };
-/* Abd- words that join the next word: "abd al rahman", "abdel rahman", "abdul rahman". */
+/* Abd- words that join the next word: "abd al rahman", "abdel rahman", "abdul rahman". Not "Abdi", "Abdou"
+ * or "Abdu": those are names of their own (Somali, West African, Egyptian). */
 static const char *const abd_words[] = { "abd", "abdel", "abdul", "abdal", "abdol", "abdil", "abdur", "abdus",
-                                         "abdoul", "abdou", "abdu", "abdi", "cabd", "cabdi", "abdel", NULL };
+                                         "abdoul", "cabd", NULL };
 static const char *const abu_words[] = { "abu", "abou", "abo", "aboo", "abw", NULL };
-/* The article, spelled out or assimilated to the next sun letter ("ar rashid", "as sayed"). */
+/* The article, spelled out or assimilated to the next sun letter ("ar rashid", "as sayed", "ash shami").
+ * The n forms are left out: "An" is also a given name ("An Nguyen"). */
 static const char *const articles[] = { "al", "el", "ul", "il", "ol", NULL };
-static const char *const sun_articles[] = { "ad", "ar", "as", "an", "at", "az", "ash", "ed", "er", "es", "en",
-                                            "et", "ez", "ud", "ur", "us", "un", "ut", "uz", NULL };
+static const char *const sun_articles[] = { "ad", "ar", "as", "at", "az", "ash", "ed", "er", "es", "et", "ez",
+                                            "ud", "ur", "us", "ut", "uz", NULL };
 static const char *const din_words[] = { "din", "deen", "dine", "dyn", "uddin", "uddeen", "uddine", "udin",
                                          "eddin", "eddine", "edine", "edin", "aldin", "aldyn", "aldeen", "eldin",
                                          "addin", "aldine", "eldine", NULL };
 static const char *const din_suffixes[] = { "uddin", "uddeen", "uddine", "udin", "eddin", "eddine", "edine",
                                             "edin", "aldin", "aldyn", "eldin", "addin", "uldin", NULL };
-static const char *const allah_words[] = { "allah", "ullah", "ulla", "ollah", "olla", "alla", "allahi",
-                                           "ullahi", NULL };
+/* A separate "Allah" word joins the name before it; "Alla" and "Ulla" are not in the list (given names). */
+static const char *const allah_words[] = { "allah", "ullah", "ollah", "allahi", "ullahi", NULL };
 static const char *const allah_suffixes[] = { "ullah", "ollah", "allah", "ulla", "olla", "ullahi", NULL };
 /* Spellings of "Allah" left after "abd" and the article: Abdullah, Abdallah, Abdulla, Abdullahi, Abdoulaye. */
 static const char *const abd_allah_rests[] = { "a", "ah", "ahi", "aye", "ay", "ai", "ahe", "lah", "la", "lahi",
                                                "laye", "lay", "lai", NULL };
 /* Abbreviations of Muhammad: "Md." (Bengali), "Mhd", "Mohd", and the Arabic-script skeleton "mhmd". */
-static const char *const muhammad_abbrevs[] = { "md", "mhd", "mohd", "muhd", "mhmd", "mohmd", "mohd", NULL };
+static const char *const muhammad_abbrevs[] = { "md", "mhd", "mohd", "muhd", "mhmd", "mohmd", NULL };
 
 /* dst = the first la bytes of a, then b, cut to NAMES_TOKEN_MAX-1 bytes (tokens are cut, never overflow). */
 static void tok_set(char *dst, const char *a, size_t la, const char *b)
@@ -635,6 +640,14 @@ static void tok_set(char *dst, const char *a, size_t la, const char *b)
 static void tok_join(char *dst, const char *a, const char *b)
 {
     tok_set(dst, a, strlen(a), b);
+}
+
+/* Whether token t starts with a glued article ("alhassan", "elsayed", Arabic-script "alzahra"): al or el,
+ * then a consonant other than l, at least five letters in all ("Alexander", "Allan", "Elena" do not). */
+static int has_glued_article(const char *t)
+{
+    return (t[0] == 'a' || t[0] == 'e') && t[1] == 'l' && t[2] != 'l' && t[2] != '\0' && !is_vowel(t[2]) &&
+           strlen(t) >= 5;
 }
 
 /* Whether the rest of an abd- word, doubled vowels merged, spells Allah ("aahi" in Cabdullaahi). */
@@ -689,7 +702,8 @@ static void word_normalise(const char *w, char *out)
         abd_normalise(w, out);
         return;
     }
-    if (lw >= 6 && (strncmp(w, "abou", 4) == 0 || strncmp(w, "abu", 3) == 0 || strncmp(w, "abo", 3) == 0)) {
+    if (lw >= 6 && (strncmp(w, "abou", 4) == 0 || strncmp(w, "abu", 3) == 0 ||
+                    (strncmp(w, "abol", 4) == 0 && !is_vowel(w[4])))) {
         const char *r = w + (w[2] == 'o' && w[3] == 'u' ? 4 : 3);
         if (r[0] == 'l' && !is_vowel(r[1]))
             r++;                                        /* "abulfazl", "abolfazl" */
@@ -772,7 +786,7 @@ int names_tokens(const char *folded, struct names_tokens *out)
             continue;
         }
         if (!last && (str_in(w, articles) ||
-                      (str_in(w, sun_articles) && words[i + 1][0] == w[strlen(w) - 1]))) {
+                      (str_in(w, sun_articles) && strncmp(words[i + 1], w + 1, strlen(w) - 1) == 0))) {
             if (out->n > 0 && str_in(words[i + 1], din_words)) {
                 tok_append(out, "aldin");
                 i++;
@@ -806,6 +820,11 @@ static int canon_token(const char *t, char *out, size_t outlen)
         size_t g;
         int matched = 0;
 
+        if (p[0] == 'o' && p[1] == 'u' && is_vowel(p[2])) {
+            a[n++] = 'w';                               /* French "oua" is "wa": "Merouane" = "Marwan" */
+            p += 2;
+            continue;
+        }
         for (g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
             size_t gl = strlen(groups[g].from);
             if (strncmp(p, groups[g].from, gl) == 0) {
@@ -978,8 +997,7 @@ int names_keys(const char *utf8, char *out, size_t outlen)
         /* A glued article ("alhassan", "elsayed") also indexes the name without it. */
         for (pass = 0; pass < 2; pass++) {
             if (pass == 1) {
-                if (!((tok[0] == 'a' || tok[0] == 'e') && tok[1] == 'l' && strlen(tok) >= 5 &&
-                      !is_vowel(tok[2]) && tok[2] != 'l'))
+                if (!has_glued_article(tok))
                     break;
                 tok += 2;
             }
@@ -1021,7 +1039,7 @@ static const struct pair_cost sub_costs[] = {
     { 'i', 'y', 0.15f }, { 'u', 'w', 0.15f }, { 'o', 'w', 0.3f }, { 'e', 'y', 0.3f }, { 'w', 'v', 0.2f },
     { 'j', 'y', 0.35f },
     /* velars and uvulars: q/k/c, Gulf and Sudanese g for q, gh for g, kh for h or k */
-    { 'k', 'q', 0.2f }, { 'k', 'c', 0.2f }, { 'q', 'c', 0.3f }, { 'c', 's', 0.3f }, { 'k', 'g', 0.5f },
+    { 'k', 'q', 0.2f }, { 'k', 'c', 0.2f }, { 'q', 'c', 0.3f }, { 'c', 's', 0.3f }, { 'c', 'j', 0.4f }, { 'k', 'g', 0.5f },
     { 'q', 'g', 0.3f }, { 'G', 'g', 0.2f }, { 'G', 'q', 0.4f }, { 'X', 'h', 0.3f }, { 'X', 'k', 0.35f },
     { 'X', 'C', 0.3f }, { 'x', 'h', 0.3f }, { 'x', 'X', 0.4f }, { 'g', 'h', 0.45f }, { 'j', 'g', 0.35f },
     /* sibilants: sh = ch (French), s for th (Persian/Turkish), z for dh/d (Persian/Turkish) */
@@ -1109,8 +1127,9 @@ static float edit_distance(const char *a, int na, const char *b, int nb, int pre
             if (i == na && j == nb && !prefix && 0.18f * (float)len > 1.0f)
                 sub *= 0.18f * (float)len;      /* a different ending weighs as much in a long name */
             sub += d[i - 1][j - 1];
-            float m = del < ins ? del : ins;
-            d[i][j] = sub < m ? sub : m;
+            if (del > ins)
+                del = ins;
+            d[i][j] = sub < del ? sub : del;
         }
     if (!prefix)
         return d[na][nb];
@@ -1166,13 +1185,6 @@ static void strip_shared_affix(const char **a, const char **b, char *bufa, char 
             *b = bufb;
             return;
         }
-}
-
-/* Whether token t starts with a glued article ("alzahra", "elsayed"): al/el then a consonant other than l,
- * at least three letters after it. */
-static int has_glued_article(const char *t)
-{
-    return (t[0] == 'a' || t[0] == 'e') && t[1] == 'l' && t[2] != 'l' && !is_vowel(t[2]) && strlen(t) >= 5;
 }
 
 /* Similarity of two tokens by their canonical spellings; with prefix set, a is a query word that may be
@@ -1232,56 +1244,62 @@ static double token_similarity(const char *a, const char *b, int prefix)
     return s;
 }
 
-struct name_form {
-    struct names_tokens t;
-};
-
 /* Fold and tokenise; returns the number of tokens, or -1 on invalid input. */
-static int name_form_make(const char *utf8, struct name_form *f)
+static int name_tokens_make(const char *utf8, struct names_tokens *t)
 {
     char folded[NAMES_FOLD_MAX];
 
     if (names_fold(utf8, folded, sizeof(folded)) < 0)
         return -1;
-    return names_tokens(folded, &f->t);
+    return names_tokens(folded, t);
 }
 
-/* Pair tokens of a with tokens of b greedily, best pair first, each token used once. Returns the
- * length-weighted mean similarity of the pairs; *unmatched receives how many tokens of the longer name
- * were left without a partner. With prefix set, a is the query and its tokens may be unfinished; a query
- * token left without a partner counts as a zero. */
-static double tokens_match(const struct names_tokens *a, const struct names_tokens *b, int prefix,
-                           int *unmatched)
+/* Pair tokens greedily, best pair first, each token used once, from the matrix s of token similarities
+ * (s[i][j] for token i of a and token j of b; with transpose set, b plays a's part). Returns the
+ * length-weighted mean similarity of the pairs. With open_query set, a is a search query: its tokens left
+ * without a partner count as zeros. *unmatched receives the number of tokens of the longer name left over. */
+static double tokens_pair(double s[NAMES_TOKENS_MAX][NAMES_TOKENS_MAX], const struct names_tokens *a,
+                          const struct names_tokens *b, int transpose, int open_query, int *unmatched)
 {
-    double s[NAMES_TOKENS_MAX][NAMES_TOKENS_MAX];
     int used_a[NAMES_TOKENS_MAX] = { 0 }, used_b[NAMES_TOKENS_MAX] = { 0 };
+    const struct names_tokens *r = transpose ? b : a, *c = transpose ? a : b;   /* rows, columns */
     int pairs = a->n < b->n ? a->n : b->n, i, j, k;
     double sum = 0.0, weight = 0.0;
+
+    for (k = 0; k < pairs; k++) {
+        int bi = -1, bj = -1;
+        double best = -1.0, w, v;
+        for (i = 0; i < r->n; i++)
+            for (j = 0; !used_a[i] && j < c->n; j++) {
+                v = transpose ? s[j][i] : s[i][j];
+                if (!used_b[j] && v > best) {
+                    best = v;
+                    bi = i;
+                    bj = j;
+                }
+            }
+        used_a[bi] = used_b[bj] = 1;
+        w = (double)(strlen(r->tok[bi]) + strlen(c->tok[bj]));
+        sum += w * best;
+        weight += w;
+    }
+    if (open_query)
+        for (i = 0; i < r->n; i++)
+            if (!used_a[i])
+                weight += 2.0 * (double)strlen(r->tok[i]);
+    *unmatched = (a->n > b->n ? a->n : b->n) - pairs;
+    return weight > 0.0 ? sum / weight : 0.0;
+}
+
+/* The similarity matrix of the tokens of a and b. */
+static void tokens_matrix(const struct names_tokens *a, const struct names_tokens *b, int prefix,
+                          double s[NAMES_TOKENS_MAX][NAMES_TOKENS_MAX])
+{
+    int i, j;
 
     for (i = 0; i < a->n; i++)
         for (j = 0; j < b->n; j++)
             s[i][j] = token_similarity(a->tok[i], b->tok[j], prefix);
-    for (k = 0; k < pairs; k++) {
-        int bi = -1, bj = -1;
-        double best = -1.0, w;
-        for (i = 0; i < a->n; i++)
-            for (j = 0; !used_a[i] && j < b->n; j++)
-                if (!used_b[j] && s[i][j] > best) {
-                    best = s[i][j];
-                    bi = i;
-                    bj = j;
-                }
-        used_a[bi] = used_b[bj] = 1;
-        w = (double)(strlen(a->tok[bi]) + strlen(b->tok[bj]));
-        sum += w * best;
-        weight += w;
-    }
-    if (prefix)
-        for (i = 0; i < a->n; i++)
-            if (!used_a[i])
-                weight += 2.0 * (double)strlen(a->tok[i]);
-    *unmatched = (a->n > b->n ? a->n : b->n) - pairs;
-    return weight > 0.0 ? sum / weight : 0.0;
 }
 
 /* All tokens of a name glued together, for names split differently ("Mohammad Reza" / "Mohammadreza"). */
@@ -1302,21 +1320,26 @@ static void tokens_glue(const struct names_tokens *t, char *out, size_t outlen)
 
 double names_similarity(const char *a, const char *b)
 {
-    struct name_form fa, fb;
-    double s, glued;
+    struct names_tokens ta, tb;
+    double m[NAMES_TOKENS_MAX][NAMES_TOKENS_MAX], s, s2, glued;
     int unmatched;
 
-    if (name_form_make(a, &fa) <= 0 || name_form_make(b, &fb) <= 0)
+    if (name_tokens_make(a, &ta) <= 0 || name_tokens_make(b, &tb) <= 0)
         return 0.0;
-    s = tokens_match(&fa.t, &fb.t, 0, &unmatched);
+    tokens_matrix(&ta, &tb, 0, m);
+    /* Greedy pairing may break a tie differently from each side; taking the better keeps a ~ b = b ~ a. */
+    s = tokens_pair(m, &ta, &tb, 0, 0, &unmatched);
+    s2 = tokens_pair(m, &ta, &tb, 1, 0, &unmatched);
+    if (s2 > s)
+        s = s2;
     /* A missing middle or family name lowers the score without ruling the pair out. */
     s *= 1.0 - 0.1 * (unmatched > 2 ? 2 : unmatched);
-    if (fa.t.n != fb.t.n) {
+    if (ta.n != tb.n) {
         char ga[CANON_MAX * 2], gb[CANON_MAX * 2], ca[CANON_MAX * 2], cb[CANON_MAX * 2];
-        tokens_glue(&fa.t, ga, sizeof(ga));
-        tokens_glue(&fb.t, gb, sizeof(gb));
-        canon_token(ga, ca, sizeof(ca) < CANON_MAX + 1 ? sizeof(ca) : CANON_MAX + 1);
-        canon_token(gb, cb, sizeof(cb) < CANON_MAX + 1 ? sizeof(cb) : CANON_MAX + 1);
+        tokens_glue(&ta, ga, sizeof(ga));
+        tokens_glue(&tb, gb, sizeof(gb));
+        canon_token(ga, ca, sizeof(ca));
+        canon_token(gb, cb, sizeof(cb));
         glued = canon_similarity(ca, cb);
         if (glued > s)
             s = glued;
@@ -1326,10 +1349,12 @@ double names_similarity(const char *a, const char *b)
 
 double names_search_score(const char *query, const char *candidate)
 {
-    struct name_form fq, fc;
+    struct names_tokens tq, tc;
+    double m[NAMES_TOKENS_MAX][NAMES_TOKENS_MAX];
     int unmatched;
 
-    if (name_form_make(query, &fq) <= 0 || name_form_make(candidate, &fc) <= 0)
+    if (name_tokens_make(query, &tq) <= 0 || name_tokens_make(candidate, &tc) <= 0)
         return 0.0;
-    return tokens_match(&fq.t, &fc.t, 1, &unmatched);
+    tokens_matrix(&tq, &tc, 1, m);
+    return tokens_pair(m, &tq, &tc, 0, 1, &unmatched);
 }

@@ -43,15 +43,54 @@ static int changelog_clock_floor(struct db *db, struct err *e)
     return 0;
 }
 
-int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, const char *row_id,
-                     const json_t *fields, int64_t *hlc_out, struct err *e)
+struct stamps_state {
+    json_t *stamps;
+    int failed;
+};
+
+static int stamps_add(const char *origin_node, int64_t hlc, const char *fields_json, void *ctx)
 {
-    char *vtext = NULL, *ftext = NULL, *btext = NULL;
-    json_t *versions = NULL, *base = NULL, *v, *cur;
-    struct changelog_tx local = { 0 };
-    int64_t origin, hlc;
+    struct stamps_state *st = ctx;
+    json_t *fields = json_loads(fields_json, 0, NULL), *v, *cur;
     const char *field;
-    int found, rc = -1;
+
+    if (fields == NULL) {
+        st->failed = 1;
+        return 1;
+    }
+    json_object_foreach(fields, field, v) {
+        cur = json_object_get(st->stamps, field);
+        if (cur == NULL || hlc > json_integer_value(json_array_get(cur, 0))
+            || (hlc == json_integer_value(json_array_get(cur, 0))
+                && strcmp(origin_node, json_string_value(json_array_get(cur, 1))) > 0))
+            json_object_set_new(st->stamps, field, json_pack("[I,s]", (json_int_t)hlc, origin_node));
+    }
+    json_decref(fields);
+    return 0;
+}
+
+json_t *changelog_stamps(struct db *db, const char *tbl, const char *row_id, struct err *e)
+{
+    struct stamps_state st = { json_object(), 0 };
+
+    if (st.stamps == NULL || store_changes_of_row(db, tbl, row_id, stamps_add, &st, e) < 0 || st.failed) {
+        if (st.failed)
+            err_set(e, ERR_INTERNAL, "corrupt_change", "a change of %s %s is unreadable", tbl, row_id);
+        json_decref(st.stamps);
+        return NULL;
+    }
+    return st.stamps;
+}
+
+int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, const char *row_id,
+                     const json_t *fields, int flags, int64_t *hlc_out, struct err *e)
+{
+    char *ftext = NULL, *btext = NULL;
+    json_t *stamps = NULL, *base = NULL, *v, *cur;
+    struct changelog_tx local = { 0 };
+    const char *field;
+    int64_t hlc;
+    int rc = -1;
 
     if (!db_in_transaction(db))
         log_fatal("changelog_record outside a transaction");
@@ -63,42 +102,34 @@ int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, co
             return -1;
         tx->ready = 1;
     }
-    origin = tx->origin;
     hlc = hlc_now();
-    found = store_versions_get(db, tbl, row_id, &vtext, e);
-    if (found < 0)
-        return -1;
-    versions = found ? json_loads(vtext, 0, NULL) : json_object();
     base = json_object();
-    if (versions == NULL || base == NULL) {
-        err_set(e, ERR_INTERNAL, "corrupt_versions", "the version record of %s %s is unreadable", tbl, row_id);
-        goto done;
+    if (base == NULL)
+        goto oom;
+    if (!(flags & CHANGELOG_NEW_ROW)) {
+        if ((stamps = changelog_stamps(db, tbl, row_id, e)) == NULL)
+            goto done;
+        json_object_foreach((json_t *)fields, field, v) {
+            if ((cur = json_object_get(stamps, field)) != NULL)
+                json_object_set(base, field, json_array_get(cur, 0));
+        }
     }
-    json_object_foreach((json_t *)fields, field, v) {
-        cur = json_object_get(versions, field);
-        if (cur)
-            json_object_set_new(base, field, json_integer(json_integer_value(json_array_get(cur, 0))));
-        json_object_set_new(versions, field, json_pack("[I,I]", (json_int_t)hlc, (json_int_t)origin));
-    }
-    ftext = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS);
-    btext = json_dumps(base, JSON_COMPACT | JSON_SORT_KEYS);
-    free(vtext);
-    vtext = json_dumps(versions, JSON_COMPACT | JSON_SORT_KEYS);
-    if (ftext == NULL || btext == NULL || vtext == NULL) {
-        err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-        goto done;
-    }
-    if (store_change_append(db, origin, tx->seq + 1, tbl, row_id, hlc, ftext, btext, e) < 0
-        || store_versions_put(db, tbl, row_id, vtext, e) < 0)
+    ftext = json_dumps(fields, JSON_COMPACT);
+    btext = json_dumps(base, JSON_COMPACT);
+    if (ftext == NULL || btext == NULL)
+        goto oom;
+    if (store_change_append(db, tx->origin, tx->seq + 1, tbl, row_id, hlc, ftext, btext, e) < 0)
         goto done;
     tx->seq++;
     if (hlc_out)
         *hlc_out = hlc;
     rc = 0;
+    goto done;
+oom:
+    err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
 done:
-    json_decref(versions);
+    json_decref(stamps);
     json_decref(base);
-    free(vtext);
     free(ftext);
     free(btext);
     return rc;

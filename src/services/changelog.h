@@ -2,9 +2,10 @@
  *
  * A change is (origin node, origin seq, table, row id, hlc, {field: value}, {field: base hlc}): the new
  * values of the fields it sets, all stamped with one hybrid-logical-clock time, and for each field the
- * time of the value it replaced on its origin (0 for none). record_versions keeps, per record, the
- * (hlc, origin) of the value that currently wins for each field, which is what the merge compares
- * (higher hlc wins, origin node id breaks ties) and what tells a concurrent edit from a sequential one.
+ * time of the value it replaced on its origin (0 for none). The value that currently wins for a field
+ * is the one of the change with the highest (hlc, origin node id) that set it: that is what the merge
+ * compares, and what tells a concurrent edit (its base is not the winner's time) from a sequential one.
+ * The winners are derived from the log itself (changelog_stamps), so nothing can drift from it.
  * See docs/sync.md.
  * Ownership: the fields object is borrowed; nothing is retained after the call.
  */
@@ -27,11 +28,17 @@ struct changelog_tx {
     int64_t seq;
 };
 
+#define CHANGELOG_NEW_ROW 1    /* the row id was just made: it has no earlier changes to look up */
+
 /* Record a local change of `fields` ({field: JSON value}) on (tbl, row_id). Must be called inside a
- * write transaction; tx (may be NULL) caches per-transaction lookups for batches; *hlc_out (may be
- * NULL) receives the change's time. */
+ * write transaction; tx (may be NULL) caches per-transaction lookups for batches; flags may hold
+ * CHANGELOG_NEW_ROW; *hlc_out (may be NULL) receives the change's time. */
 int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, const char *row_id,
-                     const json_t *fields, int64_t *hlc_out, struct err *e);
+                     const json_t *fields, int flags, int64_t *hlc_out, struct err *e);
+
+/* The winning stamp of every field of a record, from its changes: {field: [hlc, "origin node id"]}.
+ * A new reference; NULL with *e set on failure. */
+json_t *changelog_stamps(struct db *db, const char *tbl, const char *row_id, struct err *e);
 
 /* This node's id (from the database), into out. */
 int changelog_node_id(struct db *db, char out[37], struct err *e);

@@ -303,6 +303,20 @@ static double groups_similarity(const char *a, const char *b)
 
 /* ---- the record ---- */
 
+/* A site's registration config: from cache (an object site -> config, kept by batches) when given, else
+ * loaded. Returns a new reference either way. */
+static json_t *site_config(struct db *db, json_t *cache, const char *site, struct err *e)
+{
+    json_t *c = cache ? json_object_get(cache, site) : NULL;
+
+    if (c)
+        return json_incref(c);
+    c = regfields_get(db, site, e);
+    if (c && cache)
+        json_object_set(cache, site, c);
+    return c;
+}
+
 static int site_allowed(const struct caller *who, const char *site)
 {
     int i;
@@ -386,15 +400,34 @@ static size_t record_terms(const json_t *p, const json_t *config, const char *na
     return n;
 }
 
-int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
+/* The terms of a record as the store wants them; n is 0 for a deleted record (it leaves the index). */
+static size_t record_index(struct db *db, const json_t *p, json_t *cache, char name_fold[512],
+                           char terms[][TERM_LEN], const char **tptr, struct err *e)
 {
-    static char terms[TERMS_MAX][TERM_LEN];     /* guarded: callers hold the database write lock */
-    const char *tptr[TERMS_MAX];
-    char name_fold[512];
-    json_t *p = NULL, *config = NULL, *v;
+    json_t *config = site_config(db, cache, json_string_value(json_object_get(p, "site_id")), e);
+    size_t n, i;
+
+    if (config == NULL)
+        return (size_t)-1;
+    record_name_fold(p, name_fold, 512);
+    n = json_is_true(json_object_get(p, "deleted")) ? 0 : record_terms(p, config, name_fold, terms, TERMS_MAX);
+    for (i = 0; i < n; i++)
+        tptr[i] = terms[i];
+    json_decref(config);
+    return n;
+}
+
+/* patients_store_fields() with a config cache (see site_config). */
+static int store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, json_t *cache, struct err *e)
+{
+    /* static: callers hold the database write lock, so one writer at a time uses them */
+    static char terms[TERMS_MAX][TERM_LEN], old_terms[TERMS_MAX][TERM_LEN];
+    const char *tptr[TERMS_MAX], *optr[TERMS_MAX];
+    char name_fold[512], old_fold[512];
+    json_t *p = NULL, *v;
     const char *field;
     int64_t created = at;
-    size_t n, i;
+    size_t n, nold = 0;
     int found, rc = -1;
 
     found = store_patient_get(db, id, &p, e);
@@ -404,6 +437,10 @@ int patients_store_fields(struct db *db, const char *id, const json_t *fields, i
         p = json_pack("{s:s}", "id", id);
     } else {
         created = json_integer_value(json_object_get(p, "created_at"));
+        /* the index holds exactly the terms of the stored record: recompute them to remove them */
+        nold = record_index(db, p, cache, old_fold, old_terms, optr, e);
+        if (nold == (size_t)-1)
+            goto done;
     }
     json_object_foreach((json_t *)fields, field, v)
         record_set(p, field, v);
@@ -411,22 +448,21 @@ int patients_store_fields(struct db *db, const char *id, const json_t *fields, i
         err_set(e, ERR_INVALID, "missing_site", "a patient record needs a site");
         goto done;
     }
-    config = regfields_get(db, json_string_value(json_object_get(p, "site_id")), e);
-    if (config == NULL)
+    n = record_index(db, p, cache, name_fold, terms, tptr, e);
+    if (n == (size_t)-1)
         goto done;
-    record_name_fold(p, name_fold, sizeof(name_fold));
-    n = record_terms(p, config, name_fold, terms, TERMS_MAX);
-    for (i = 0; i < n; i++)
-        tptr[i] = terms[i];
     if (store_patient_put(db, p, name_fold, created, at, e) < 0
-        || store_patient_terms_set(db, id, json_is_true(json_object_get(p, "deleted")) ? NULL : tptr,
-                                   json_is_true(json_object_get(p, "deleted")) ? 0 : n, e) < 0)
+        || store_patient_terms_set(db, id, optr, nold, tptr, n, e) < 0)
         goto done;
     rc = 0;
 done:
     json_decref(p);
-    json_decref(config);
     return rc;
+}
+
+int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
+{
+    return store_fields(db, id, fields, at, NULL, e);
 }
 
 /* ---- input ---- */
@@ -580,7 +616,7 @@ static const json_t *current_value(const json_t *p, const char *field)
 
 /* Validate an input object and turn it into flattened changes against the current record (NULL on create). */
 static int changes_from_input(struct db *db, const struct caller *who, const json_t *input, const json_t *current,
-                              json_t *changes, struct err *e)
+                              json_t *changes, json_t *cache, struct err *e)
 {
     static const char *const names[] = { "given_name", "family_name", "middle_name", "name_original" };
     const char *site, *key, *s;
@@ -643,7 +679,7 @@ static int changes_from_input(struct db *db, const struct caller *who, const jso
         }
         json_object_set_new(changes, "preferred_language", s ? json_string(s) : json_null());
     }
-    config = regfields_get(db, site, e);
+    config = site_config(db, cache, site, e);
     if (config == NULL)
         return -1;
     obj = json_object_get(input, "identifiers");
@@ -837,11 +873,11 @@ static json_t *patient_write(struct db *db, const struct caller *who, const char
         goto fail;
     if (id_in && (current = load_visible(db, who, id, e)) == NULL)
         goto fail;
-    if (changes_from_input(db, who, input, current, changes, e) < 0)
+    if (changes_from_input(db, who, input, current, changes, NULL, e) < 0)
         goto fail;
     drop_unchanged(current, changes);
     if (json_object_size(changes) > 0) {
-        if (identifiers_unique(db, id, changes, e) < 0 || changelog_record(db, NULL, PATIENT_TABLE, id, changes, &hlc, e) < 0
+        if (identifiers_unique(db, id, changes, e) < 0 || changelog_record(db, NULL, PATIENT_TABLE, id, changes, id_in ? 0 : CHANGELOG_NEW_ROW, &hlc, e) < 0
             || patients_store_fields(db, id, changes, now_ms(), e) < 0)
             goto fail;
     }
@@ -885,7 +921,7 @@ int patients_delete(struct db *db, const struct caller *who, const char *id, str
         goto fail;
     if ((current = load_visible(db, who, id, e)) == NULL)
         goto fail;
-    if (changelog_record(db, NULL, PATIENT_TABLE, id, changes, NULL, e) < 0
+    if (changelog_record(db, NULL, PATIENT_TABLE, id, changes, 0, NULL, e) < 0
         || patients_store_fields(db, id, changes, now_ms(), e) < 0
         || audit_record(db, who, "patient.delete", "patient", id,
                         json_string_value(json_object_get(current, "site_id")), "ok", e) < 0
@@ -1449,11 +1485,13 @@ int patients_import_begin(struct patient_import *imp, struct db *db, const struc
     imp->who = who;
     imp->skip_bad = skip_bad;
     imp->errors = json_array();
-    if (imp->errors == NULL)
-        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-    if (db_begin_write(db, e) < 0) {
+    imp->configs = json_object();
+    if (imp->errors == NULL || imp->configs == NULL || db_begin_write(db, e) < 0) {
+        if (imp->errors == NULL || imp->configs == NULL)
+            err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
         json_decref(imp->errors);
-        imp->errors = NULL;
+        json_decref(imp->configs);
+        imp->errors = imp->configs = NULL;
         return -1;
     }
     return 0;
@@ -1472,10 +1510,10 @@ int patients_import_row(struct patient_import *imp, const json_t *row, int64_t r
     if (!json_is_object(row)) {
         err_set(&re, ERR_INVALID, "expected_object", "the row is not a record");
     } else if (json_check_fields(row, patients_input_fields, &re) == 0
-               && changes_from_input(imp->db, imp->who, row, NULL, changes, &re) == 0
+               && changes_from_input(imp->db, imp->who, row, NULL, changes, imp->configs, &re) == 0
                && identifiers_unique(imp->db, id, changes, &re) == 0) {
-        if (changelog_record(imp->db, &imp->tx, PATIENT_TABLE, id, changes, NULL, e) < 0
-            || patients_store_fields(imp->db, id, changes, now_ms(), e) < 0
+        if (changelog_record(imp->db, &imp->tx, PATIENT_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
+            || store_fields(imp->db, id, changes, now_ms(), imp->configs, e) < 0
             || audit_record(imp->db, imp->who, "patient.create", "patient", id,
                             json_string_value(json_object_get(changes, "site_id")), "ok", e) < 0) {
             json_decref(changes);
@@ -1497,6 +1535,8 @@ json_t *patients_import_finish(struct patient_import *imp, int ok, struct err *e
 {
     json_t *report;
 
+    json_decref(imp->configs);
+    imp->configs = NULL;
     if (!ok || (imp->failed > 0 && !imp->skip_bad)) {
         db_rollback(imp->db);
         if (!ok) {

@@ -67,6 +67,7 @@ struct patient_import {
     int skip_bad;
     struct changelog_tx tx;
     json_t *errors;
+    json_t *configs;        /* registration config per site, read once per batch */
     int64_t created, failed;
 };
 int patients_import_begin(struct patient_import *imp, struct db *db, const struct caller *who, int skip_bad,

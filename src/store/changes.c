@@ -1,5 +1,4 @@
 /* changes.c — SQL for the change log, origins and record versions. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "store/changes.h"
@@ -106,44 +105,25 @@ int store_change_count(struct db *db, int64_t *n, struct err *e)
     return st ? scalar_int64(db, st, n, "count changes", e) : -1;
 }
 
-int store_versions_get(struct db *db, const char *tbl, const char *row_id, char **json, struct err *e)
+int store_changes_of_row(struct db *db, const char *tbl, const char *row_id, store_change_cb cb, void *ctx,
+                         struct err *e)
 {
-    static const char sql[] = "SELECT versions FROM record_versions WHERE tbl = $1 AND row_id = $2";
+    static const char sql[] = "SELECT o.node_id, c.hlc, c.fields FROM changes c JOIN origins o ON o.n = c.origin"
+                              " WHERE c.row_id = $1 AND c.tbl = $2 ORDER BY c.hlc";
     sqlite3_stmt *st = db_stmt(db, sql, e);
     int rc;
 
-    *json = NULL;
     if (st == NULL)
         return -1;
-    db_bind_text(st, 1, tbl);
-    db_bind_text(st, 2, row_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *json = strdup((const char *)sqlite3_column_text(st, 0));
-        if (*json == NULL) {
-            db_stmt_done(st);
-            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    db_bind_text(st, 1, row_id);
+    db_bind_text(st, 2, tbl);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+               (const char *)sqlite3_column_text(st, 2), ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
         }
     }
     db_stmt_done(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "get versions", e);
-}
-
-int store_versions_put(struct db *db, const char *tbl, const char *row_id, const char *json, struct err *e)
-{
-    static const char sql[] = "INSERT INTO record_versions (tbl, row_id, versions) VALUES ($1, $2, $3) "
-                              "ON CONFLICT (tbl, row_id) DO UPDATE SET versions = excluded.versions";
-    sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
-
-    if (st == NULL)
-        return -1;
-    db_bind_text(st, 1, tbl);
-    db_bind_text(st, 2, row_id);
-    db_bind_text(st, 3, json);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "put versions", e);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "read changes of row", e);
 }

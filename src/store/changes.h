@@ -1,7 +1,7 @@
-/* changes.h — storage of the replicated change log, origin aliases and per-record field versions.
+/* changes.h — storage of the replicated change log and origin aliases.
  * The logic (clocks, merge rules) lives in services/changelog.c; this file only reads and writes rows.
  * Return convention: 0 done (1 found / 0 not found for lookups), -1 with *e set on storage failure.
- * Ownership: strings returned through char ** are malloc'ed; the caller free()s them.
+ * Ownership: strings passed to callbacks are valid only during the call.
  */
 #ifndef SANAD_STORE_CHANGES_H
 #define SANAD_STORE_CHANGES_H
@@ -25,7 +25,10 @@ int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *
 int store_change_max_hlc(struct db *db, int64_t *hlc, struct err *e);
 int store_change_count(struct db *db, int64_t *n, struct err *e);
 
-int store_versions_get(struct db *db, const char *tbl, const char *row_id, char **json, struct err *e);
-int store_versions_put(struct db *db, const char *tbl, const char *row_id, const char *json, struct err *e);
+/* Every change of one record, oldest first: cb(origin node id, hlc, fields JSON text, ctx); a non-zero
+ * return stops the scan. */
+typedef int (*store_change_cb)(const char *origin_node, int64_t hlc, const char *fields_json, void *ctx);
+int store_changes_of_row(struct db *db, const char *tbl, const char *row_id, store_change_cb cb, void *ctx,
+                         struct err *e);
 
 #endif

@@ -137,6 +137,14 @@ int db_schema_version(struct db *db)
     return v;
 }
 
+int db_set_cache_mb(struct db *db, int mb, struct err *e)
+{
+    char sql[64];
+
+    snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", mb * 1024);
+    return db_exec(db, sql, e);
+}
+
 int db_schema_latest(void)
 {
     return schema_count();
@@ -203,7 +211,7 @@ int db_open(const char *dir, int flags, struct db **out, struct err *e)
     sqlite3_extended_result_codes(db->conn, 1);
     /* synchronous=FULL: power cuts are routine where Sanad runs; a committed visit must survive one. */
     if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                    "PRAGMA trusted_schema=OFF; PRAGMA temp_store=MEMORY", e) < 0
+                    "PRAGMA trusted_schema=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-8192", e) < 0
         || db_migrate(db, e) < 0) {
         db_close(db);
         return -1;

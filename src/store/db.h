@@ -31,6 +31,9 @@ int db_commit(struct db *db, struct err *e);
 void db_rollback(struct db *db);
 int db_in_transaction(struct db *db);
 
+/* Let this connection cache up to mb MiB of database pages (bulk loads; the default is 8 MiB). */
+int db_set_cache_mb(struct db *db, int mb, struct err *e);
+
 /* Current and highest-known schema versions. */
 int db_schema_version(struct db *db);
 int db_schema_latest(void);

@@ -132,21 +132,27 @@ int store_patient_brief(struct db *db, const char *id, struct patient_brief *out
     return rc == SQLITE_DONE ? 0 : db_fail(db, "get patient brief", e);
 }
 
-int store_patient_terms_set(struct db *db, const char *id, const char *const *terms, size_t n, struct err *e)
+int store_patient_terms_set(struct db *db, const char *id, const char *const *old, size_t nold,
+                            const char *const *terms, size_t n, struct err *e)
 {
-    static const char del[] = "DELETE FROM patient_terms WHERE patient_id = $1";
+    static const char del[] = "DELETE FROM patient_terms WHERE term = $1 AND patient_id = $2";
     static const char ins[] = "INSERT INTO patient_terms (term, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-    sqlite3_stmt *st = db_stmt(db, del, e);
+    sqlite3_stmt *st;
     size_t i;
     int rc;
 
-    if (st == NULL)
+    if (nold && (st = db_stmt(db, del, e)) == NULL)
         return -1;
-    db_bind_text(st, 1, id);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    if (rc != SQLITE_DONE)
-        return db_fail(db, "clear patient terms", e);
+    for (i = 0; i < nold; i++) {
+        db_bind_text(st, 1, old[i]);
+        db_bind_text(st, 2, id);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            db_stmt_done(st);
+            return db_fail(db, "remove patient term", e);
+        }
+    }
     if ((st = db_stmt(db, ins, e)) == NULL)
         return -1;
     for (i = 0; i < n; i++) {

@@ -34,8 +34,9 @@ struct patient_brief {
 };
 int store_patient_brief(struct db *db, const char *id, struct patient_brief *out, struct err *e);
 
-/* Replace the search terms of a patient. */
-int store_patient_terms_set(struct db *db, const char *id, const char *const *terms, size_t n, struct err *e);
+/* Replace the search terms of a patient: remove the old ones (those it had), add the new ones. */
+int store_patient_terms_set(struct db *db, const char *id, const char *const *old, size_t nold,
+                            const char *const *terms, size_t n, struct err *e);
 
 typedef int (*store_id_cb)(const char *patient_id, void *ctx);
 /* Patients with a term in [lo, hi), newest id first, at most limit. The callback returns non-zero to stop. */

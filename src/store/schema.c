@@ -64,7 +64,7 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX audit_by_entity ON audit_log(entity_type, entity_id);",
 
-    /* 2: the replicated change log, per-record field versions, the patient registry and its search terms */
+    /* 2: the replicated change log, the patient registry and its search terms */
     "CREATE TABLE origins ("
     "  n INTEGER PRIMARY KEY,"             /* local short alias of a node id, to keep change rows small */
     "  node_id TEXT NOT NULL UNIQUE"
@@ -79,12 +79,8 @@ static const char *const migrations[] = {
     "  base TEXT NOT NULL,"                /* JSON object {field: hlc of the value it replaced at the origin} */
     "  PRIMARY KEY (origin, seq)"
     ");"
-    "CREATE TABLE record_versions ("
-    "  tbl TEXT NOT NULL,"
-    "  row_id TEXT NOT NULL,"
-    "  versions TEXT NOT NULL,"            /* JSON object {field: [hlc, origin alias]} of the winning values */
-    "  PRIMARY KEY (tbl, row_id)"
-    ");"
+    /* the per-field winner of a record is derived from its changes, found through this index */
+    "CREATE INDEX changes_by_row ON changes(row_id, tbl);"
     "CREATE TABLE patients ("
     "  id TEXT PRIMARY KEY,"
     "  site_id TEXT NOT NULL,"
@@ -116,7 +112,6 @@ static const char *const migrations[] = {
     "  patient_id TEXT NOT NULL,"
     "  PRIMARY KEY (term, patient_id)"
     ") WITHOUT ROWID;"
-    "CREATE INDEX patient_terms_by_patient ON patient_terms(patient_id);"
     "CREATE TABLE registration_config ("
     "  site_id TEXT PRIMARY KEY,"
     "  config TEXT NOT NULL,"
