@@ -1061,19 +1061,20 @@ static int candidate_has_token(struct db *db, const char *id, const char *t, str
     return 0;
 }
 
-/* Add the candidates of one query token: name tokens it begins, and names sharing one of its keys. */
-static int scan_token(struct db *db, const char *t, struct hits *h, struct err *e)
+/* Add the candidates of one query token: name tokens it begins, and names sharing one of its keys; at
+ * most limit from each index range. */
+static int scan_token(struct db *db, const char *t, int64_t limit, struct hits *h, struct err *e)
 {
     char keys[NAMES_KEYS_MAX], key[TOKEN_LEN];
     const char *k;
 
-    if (scan_term(db, "n", t, 1, CANDIDATES_MAX, h, e) < 0)
+    if (scan_term(db, "n", t, 1, limit, h, e) < 0)
         return -1;
     if (names_keys(t, keys, sizeof(keys)) <= 0)
         return 0;
     for (k = keys; *k; k += strcspn(k, " "), k += *k == ' ') {
         snprintf(key, sizeof(key), "%.*s", (int)strcspn(k, " "), k);
-        if (scan_term(db, "k", key, 1, CANDIDATES_MAX, h, e) < 0)
+        if (scan_term(db, "k", key, 1, limit, h, e) < 0)
             return -1;
     }
     return 0;
@@ -1141,9 +1142,10 @@ static int looks_like_phone(const char *q)
     return digits >= 6;
 }
 
-/* Gather and rank candidates for a non-empty query into *h (sorted best first). */
+/* Gather and rank candidates for a non-empty query into *h (sorted best first); want is the number of
+ * results the caller needs. */
 static int search_rank(struct db *db, const struct caller *who, const struct patient_query *q,
-                       const struct born_range *born, struct hits *h, struct err *e)
+                       const struct born_range *born, size_t want, struct hits *h, struct err *e)
 {
     char key[TOKEN_LEN], folded[NAMES_FOLD_MAX], norm[72], phone[24];
     struct names_tokens tk;
@@ -1169,16 +1171,16 @@ static int search_rank(struct db *db, const struct caller *who, const struct pat
         if (strlen(tk.tok[t]) > strlen(tk.tok[driver]))
             driver = t;
     /* pass 0: candidates of the longest token that carry every other token too;
-     * pass 1 (only when pass 0 found nothing): any token's candidates, ranked by similarity alone */
+     * pass 1 (several tokens, and pass 0 did not fill the page): any token's candidates, ranked by
+     * similarity alone, for names split or joined differently ("Ali Reza" / "Alireza") */
     for (pass = 0; pass < 2 && ntok > 0; pass++) {
-        size_t first = h->n;
 
         h->score = -1;
         h->reason = REASON_NAME;
         for (t = 0; t < ntok; t++) {
             if (pass == 0 && t != driver)
                 continue;
-            if (scan_token(db, tk.tok[t], h, e) < 0)
+            if (scan_token(db, tk.tok[t], pass == 0 ? CANDIDATES_MAX : CANDIDATES_MAX / 2, h, e) < 0)
                 return -1;
         }
         hits_unique(h);
@@ -1198,14 +1200,21 @@ static int search_rank(struct db *db, const struct caller *who, const struct pat
                     if (ok < 0)
                         return -1;
                 }
-                x->score = ok ? names_search_score(folded, b.name_fold) : 0;
+                x->score = 0;
+                if (ok) {
+                    double whole = groups_similarity(folded, b.name_fold);
+
+                    x->score = names_search_score(folded, b.name_fold);
+                    if (whole > x->score)
+                        x->score = whole;
+                }
                 if (x->score < NAMES_MATCH_THRESHOLD && !(x->reasons & ~REASON_NAME))
                     continue;
             }
             h->v[kept++] = *x;
         }
         h->n = kept;
-        if (h->n > first)
+        if (h->n >= want || ntok < 2)
             break;
     }
     if (ntok == 0) {
@@ -1307,7 +1316,7 @@ json_t *patients_search(struct db *db, const struct caller *who, const struct pa
         snprintf(next, sizeof(next), "b:%s", i ? h.v[i - 1].id : "");
         out = json_pack("{s:o,s:s?}", "items", items, "next", i < h.n ? next : NULL);
     } else {
-        if (search_rank(db, who, q, &born, &h, e) < 0)
+        if (search_rank(db, who, q, &born, (size_t)(offset + limit), &h, e) < 0)
             goto fail;
         for (i = (size_t)offset; i < h.n && (int64_t)(i - (size_t)offset) < limit; i++) {
             if (store_patient_get(db, h.v[i].id, &p, e) < 0)
@@ -1401,10 +1410,13 @@ json_t *patients_match(struct db *db, const struct caller *who, const json_t *dr
         if (!found || !brief_passes(who, &none, &any, &b))
             continue;
         name_sim = all[0] ? groups_similarity(all, b.name_fold) : 0;
-        /* without a shared identifier or phone, only a similar name makes a candidate */
-        if (!(x->reasons & (REASON_IDENTIFIER | REASON_PHONE)) && name_sim < NAMES_MATCH_THRESHOLD)
-            continue;
         dob = birth_compatibility(bd, bp, b.birth_date, b.birth_precision);
+        /* without a shared identifier or phone, a candidate needs a name similar enough to stand alone,
+         * or a merely similar name backed by a compatible birth date and the same sex */
+        if (!(x->reasons & (REASON_IDENTIFIER | REASON_PHONE)) && name_sim < NAMES_DUPLICATE_THRESHOLD
+            && !(name_sim >= NAMES_MATCH_THRESHOLD && dob == 1 && draft_sex && strcmp(draft_sex, "unknown")
+                 && strcmp(draft_sex, b.sex) == 0))
+            continue;
         score = 0.6 * name_sim + 0.25 * (dob < 0 ? 0.5 : dob);
         if (draft_sex && strcmp(draft_sex, "unknown") && strcmp(b.sex, "unknown"))
             score += strcmp(draft_sex, b.sex) == 0 ? 0.15 : 0;
