@@ -66,7 +66,8 @@ void names_shutdown(void);
  * "  Abd al-Raḥmān " -> "abd al rahman", "عبد الرحمن" -> "abd alrhmn", "Олена" -> "olena".
  * At most NAMES_INPUT_MAX bytes of input are read. The output is cut at a word boundary when outlen is too
  * small (NAMES_FOLD_MAX always suffices). Returns the output length (0 for a name with no letters), or -1
- * when utf8 is not valid UTF-8, outlen is 0, or ICU fails. */
+ * when utf8 is NULL or not valid UTF-8, outlen is 0, ICU fails, or the text grows past an internal limit
+ * while being normalised (hundreds of ligatures; no real name does). Uses up to ~70 KB of stack. */
 int names_fold(const char *utf8, char *out, size_t outlen);
 
 /* Split an already folded name into tokens, merging and dropping particles (see above). Returns the number of
@@ -78,8 +79,10 @@ int names_tokens(const char *folded, struct names_tokens *out);
 int names_phonetic_key(const char *token, char *out, size_t outlen);
 
 /* All index keys of a name in any script: for every token its key plus the keys of its ambiguous readings
- * (kh as k or h, th as t or s, g as h ...), distinct, space-separated. Returns the number of keys, or -1
- * on invalid UTF-8 or outlen < NAMES_KEYS_MAX. */
+ * (kh as k or h, th as t or s, g as h ...), the key without a glued article, and the key of each two
+ * neighbouring tokens glued; distinct, space-separated. Keys that would not fit are left out (a name of up
+ * to six words always fits). Returns the number of keys, or -1 when names_fold() fails or
+ * outlen < NAMES_KEYS_MAX. */
 int names_keys(const char *utf8, char *out, size_t outlen);
 
 /* Similarity in [0, 1] of two names in any script (raw or folded), insensitive to the order of the words:

@@ -1230,7 +1230,8 @@ static int search_rank(struct db *db, const struct caller *who, const struct pat
         }
         h->n = kept;
     }
-    qsort(h->v, h->n, sizeof(*h->v), hit_by_score);
+    if (h->n > 1)
+        qsort(h->v, h->n, sizeof(*h->v), hit_by_score);
     return 0;
 }
 
@@ -1447,7 +1448,8 @@ json_t *patients_match(struct db *db, const struct caller *who, const json_t *dr
         h.v[kept++] = *x;
     }
     h.n = kept;
-    qsort(h.v, h.n, sizeof(*h.v), hit_by_score);
+    if (h.n > 1)
+        qsort(h.v, h.n, sizeof(*h.v), hit_by_score);
     for (i = 0; i < h.n && i < 10; i++) {
         static const char *const reason_names[] = { "same_identifier", "same_phone", "similar_name",
                                                     "compatible_birth_date", "close_birth_date", "same_sex" };

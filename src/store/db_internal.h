@@ -28,7 +28,8 @@ void db_stmt_done(sqlite3_stmt *st);
 /* Report an SQLite failure as ERR_INTERNAL (the SQL text is logged, never the bound values). */
 int db_fail(struct db *db, const char *what, struct err *e);
 
-/* Bind helpers: NULL text binds SQL NULL. Return the SQLite code. */
+/* Bind helpers: NULL text binds SQL NULL. The text is not copied: it must stay valid and unchanged until
+ * the statement is reset (db_stmt_done or sqlite3_reset). Return the SQLite code. */
 int db_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Copy column i into out (size n); "" for NULL. */
 void db_column_copy(sqlite3_stmt *st, int i, char *out, size_t n);
