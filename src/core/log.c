@@ -15,6 +15,7 @@ void log_set_level(enum log_level level)
     log_level = level;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void log_vwrite(const char *level, const char *fmt, va_list ap)
 {
     char line[1024];
