@@ -5,7 +5,7 @@ VERSION := 0.1.0
 BUILD   ?= build
 BIN     ?= sanad
 CC      ?= cc
-PKGS    := sqlite3 libmicrohttpd jansson libsodium icu-uc icu-i18n
+PKGS    := sqlite3 libmicrohttpd jansson libsodium icu-uc icu-i18n libzstd libcurl
 
 OPT       ?= -O2
 CFLAGS    ?= $(OPT) -g

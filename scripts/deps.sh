@@ -5,7 +5,7 @@ set -eu
 
 what=${1:-build}
 
-build_pkgs="gcc make pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev libsodium-dev libgnutls28-dev libicu-dev libcsv-dev"
+build_pkgs="gcc make pkg-config libsqlite3-dev libmicrohttpd-dev libjansson-dev libsodium-dev libgnutls28-dev libicu-dev libcsv-dev libzstd-dev libcurl4-openssl-dev"
 test_pkgs="libcmocka-dev curl jq sqlite3 clang libclang-rt-14-dev"
 bench_pkgs="wrk"
 

@@ -117,6 +117,66 @@ static const char *const migrations[] = {
     "  config TEXT NOT NULL,"
     "  updated_at INTEGER NOT NULL"
     ");",
+
+    /* 3: replication between nodes: enrolled peers, sync cursors, conflicts for review, quarantine */
+    "CREATE TABLE peers ("
+    "  id TEXT PRIMARY KEY,"                /* the peer's node id */
+    "  name TEXT NOT NULL UNIQUE,"
+    "  public_key TEXT NOT NULL,"           /* Ed25519, base64url, pinned at enrolment */
+    "  url TEXT,"                           /* where to reach it; NULL for a peer that only calls us */
+    "  sites TEXT,"                         /* JSON array of site ids it may receive; NULL: every site */
+    "  enrolled_at INTEGER NOT NULL,"
+    "  last_attempt_at INTEGER,"
+    "  last_success_at INTEGER,"
+    "  last_error TEXT"
+    ");"
+    "CREATE TABLE peer_cursors ("           /* how far each direction of sync with a peer got, per origin */
+    "  peer_id TEXT NOT NULL REFERENCES peers(id) ON DELETE CASCADE,"
+    "  direction TEXT NOT NULL CHECK (direction IN ('pull','push')),"
+    "  origin TEXT NOT NULL,"               /* origin node id */
+    "  seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (peer_id, direction, origin)"
+    ");"
+    "CREATE TABLE peer_invites ("
+    "  code_hash TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  sites TEXT,"
+    "  expires_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE sync_nonces ("
+    "  nonce TEXT PRIMARY KEY,"
+    "  expires_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE conflicts ("
+    "  id TEXT PRIMARY KEY,"
+    "  tbl TEXT NOT NULL,"
+    "  row_id TEXT NOT NULL,"
+    "  field TEXT NOT NULL,"
+    "  value TEXT,"                         /* JSON of the losing value */
+    "  hlc INTEGER NOT NULL,"
+    "  origin TEXT NOT NULL,"
+    "  winner_value TEXT,"
+    "  winner_hlc INTEGER NOT NULL,"
+    "  winner_origin TEXT NOT NULL,"
+    "  detected_at INTEGER NOT NULL,"
+    "  resolved_at INTEGER,"
+    "  resolution TEXT,"
+    "  UNIQUE (tbl, row_id, field, hlc, origin)"
+    ");"
+    "CREATE INDEX conflicts_by_row ON conflicts(row_id, field);"
+    "CREATE TABLE quarantine ("
+    "  origin TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  tbl TEXT NOT NULL,"
+    "  row_id TEXT NOT NULL,"
+    "  hlc INTEGER NOT NULL,"
+    "  fields TEXT NOT NULL,"
+    "  base TEXT NOT NULL,"
+    "  received_at INTEGER NOT NULL,"
+    "  received_from TEXT,"
+    "  reason TEXT NOT NULL,"
+    "  PRIMARY KEY (origin, seq)"
+    ");",
 };
 
 int schema_count(void)
