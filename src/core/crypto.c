@@ -20,6 +20,9 @@ static pthread_once_t crypto_dummy_once = PTHREAD_ONCE_INIT;
 _Static_assert(sizeof(struct crypto_hasher) >= sizeof(crypto_generichash_blake2b_state),
                "crypto_hasher too small for libsodium's state");
 _Static_assert(CRYPTO_PWHASH_LEN >= crypto_pwhash_STRBYTES, "password hash buffer too small");
+_Static_assert(CRYPTO_SIGN_SEED_LEN == crypto_sign_SEEDBYTES, "Ed25519 seed size");
+_Static_assert(CRYPTO_SIGN_PUBLIC_LEN == crypto_sign_PUBLICKEYBYTES, "Ed25519 public key size");
+_Static_assert(CRYPTO_SIGN_BYTES == crypto_sign_BYTES, "Ed25519 signature size");
 
 int crypto_init(void)
 {
@@ -124,4 +127,76 @@ int crypto_equal(const void *a, const void *b, size_t n)
 void crypto_wipe(void *p, size_t n)
 {
     sodium_memzero(p, n);
+}
+
+void crypto_sha256_hex(const void *data, size_t n, char out[CRYPTO_SHA256_HEX_LEN])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+
+    crypto_hash_sha256(h, data, n);
+    sodium_bin2hex(out, CRYPTO_SHA256_HEX_LEN, h, sizeof(h));
+}
+
+int crypto_b64url_encode(const void *in, size_t n, char *out, size_t outlen)
+{
+    if (outlen < sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING))
+        return -1;
+    sodium_bin2base64(out, outlen, in, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return 0;
+}
+
+int crypto_b64url_decode_exact(const char *s, void *out, size_t want)
+{
+    unsigned char tmp[256];
+    size_t got = 0, len = strlen(s);
+    const char *end = NULL;
+    char again[CRYPTO_B64URL_LEN(sizeof(tmp))];
+
+    if (want > sizeof(tmp) || len != sodium_base64_ENCODED_LEN(want, sodium_base64_VARIANT_URLSAFE_NO_PADDING) - 1)
+        return -1;
+    if (sodium_base642bin(tmp, sizeof(tmp), s, len, NULL, &got, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0
+        || got != want || end != s + len)
+        goto fail;
+    /* canonical form only: the unused low bits of the last character must be zero, so that one key or
+     * signature has exactly one spelling */
+    sodium_bin2base64(again, sizeof(again), tmp, got, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (strcmp(again, s) != 0)
+        goto fail;
+    memcpy(out, tmp, want);
+    sodium_memzero(tmp, sizeof(tmp));
+    sodium_memzero(again, sizeof(again));
+    return 0;
+fail:
+    sodium_memzero(tmp, sizeof(tmp));
+    sodium_memzero(again, sizeof(again));
+    return -1;
+}
+
+void crypto_sign_seed_new(unsigned char seed[CRYPTO_SIGN_SEED_LEN])
+{
+    randombytes_buf(seed, CRYPTO_SIGN_SEED_LEN);
+}
+
+void crypto_sign_public_key(const unsigned char seed[CRYPTO_SIGN_SEED_LEN], unsigned char pk[CRYPTO_SIGN_PUBLIC_LEN])
+{
+    unsigned char sk[crypto_sign_SECRETKEYBYTES];
+
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_memzero(sk, sizeof(sk));
+}
+
+void crypto_sign_make(const unsigned char seed[CRYPTO_SIGN_SEED_LEN], const void *msg, size_t n,
+                      unsigned char sig[CRYPTO_SIGN_BYTES])
+{
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+
+    crypto_sign_seed_keypair(pk, sk, seed);
+    crypto_sign_detached(sig, NULL, msg, n, sk);
+    sodium_memzero(sk, sizeof(sk));
+}
+
+int crypto_sign_check(const unsigned char pk[CRYPTO_SIGN_PUBLIC_LEN], const void *msg, size_t n,
+                      const unsigned char sig[CRYPTO_SIGN_BYTES])
+{
+    return crypto_sign_verify_detached(sig, msg, n, pk) == 0;
 }

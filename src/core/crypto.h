@@ -1,4 +1,5 @@
-/* crypto.h — the one module that calls libsodium: password hashing, random tokens, hashing.
+/* crypto.h — the one module that calls libsodium: password hashing, random tokens, hashing, node
+ * signatures (Ed25519), SHA-256 and base64url.
  * Call crypto_init() once at start-up before any other function here.
  * Ownership: all outputs go into caller-provided storage of the documented size.
  */
@@ -43,5 +44,37 @@ void crypto_hasher_final_hex(struct crypto_hasher *h, char out[CRYPTO_HASH_HEX_L
 int crypto_equal(const void *a, const void *b, size_t n);
 /* Overwrite a secret so it does not linger in memory. */
 void crypto_wipe(void *p, size_t n);
+
+/* SHA-256 of data, as lower-case hex (for protocols other programs must reproduce, e.g. the body hash
+ * of a signed sync request; BLAKE2b stays the hash of Sanad's own records). */
+#define CRYPTO_SHA256_HEX_LEN 65
+void crypto_sha256_hex(const void *data, size_t n, char out[CRYPTO_SHA256_HEX_LEN]);
+
+/* base64url without padding (RFC 4648 section 5), the text form of keys and signatures. */
+#define CRYPTO_B64URL_LEN(n) ((((n) + 2) / 3) * 4 + 1)   /* room for n bytes encoded, NUL included */
+/* Encode n bytes into out (outlen >= CRYPTO_B64URL_LEN(n)). 0 ok, -1 when out is too small. */
+int crypto_b64url_encode(const void *in, size_t n, char *out, size_t outlen);
+/* Decode exactly `want` bytes from s: -1 unless s is canonical unpadded base64url of that many bytes. */
+int crypto_b64url_decode_exact(const char *s, void *out, size_t want);
+
+/* Ed25519 node keys. The secret key is kept as its 32-byte seed; the 64-byte expanded form exists only
+ * while signing and is wiped after. */
+#define CRYPTO_SIGN_SEED_LEN 32
+#define CRYPTO_SIGN_PUBLIC_LEN 32
+#define CRYPTO_SIGN_BYTES 64
+#define CRYPTO_SIGN_PUBLIC_B64_LEN CRYPTO_B64URL_LEN(CRYPTO_SIGN_PUBLIC_LEN)   /* 43 characters + NUL */
+#define CRYPTO_SIGN_B64_LEN CRYPTO_B64URL_LEN(CRYPTO_SIGN_BYTES)               /* 86 characters + NUL */
+
+/* A new random seed. */
+void crypto_sign_seed_new(unsigned char seed[CRYPTO_SIGN_SEED_LEN]);
+/* The public key of a seed. */
+void crypto_sign_public_key(const unsigned char seed[CRYPTO_SIGN_SEED_LEN],
+                            unsigned char pk[CRYPTO_SIGN_PUBLIC_LEN]);
+/* Sign msg with the key of seed: a detached 64-byte signature. */
+void crypto_sign_make(const unsigned char seed[CRYPTO_SIGN_SEED_LEN], const void *msg, size_t n,
+                      unsigned char sig[CRYPTO_SIGN_BYTES]);
+/* 1 when sig is a valid signature of msg by pk, 0 otherwise (including malformed keys). */
+int crypto_sign_check(const unsigned char pk[CRYPTO_SIGN_PUBLIC_LEN], const void *msg, size_t n,
+                      const unsigned char sig[CRYPTO_SIGN_BYTES]);
 
 #endif

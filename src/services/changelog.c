@@ -48,13 +48,16 @@ struct stamps_state {
     int failed;
 };
 
-static int stamps_add(const char *origin_node, int64_t hlc, const char *fields_json, void *ctx)
+static int stamps_add(const char *origin_node, int64_t hlc, const char *fields_json, const char *base_json,
+                      void *ctx)
 {
     struct stamps_state *st = ctx;
-    json_t *fields = json_loads(fields_json, 0, NULL), *v, *cur;
+    json_t *fields = json_loads(fields_json, 0, NULL), *base = json_loads(base_json, 0, NULL), *v, *cur;
     const char *field;
 
-    if (fields == NULL) {
+    if (fields == NULL || base == NULL) {
+        json_decref(fields);
+        json_decref(base);
         st->failed = 1;
         return 1;
     }
@@ -63,9 +66,12 @@ static int stamps_add(const char *origin_node, int64_t hlc, const char *fields_j
         if (cur == NULL || hlc > json_integer_value(json_array_get(cur, 0))
             || (hlc == json_integer_value(json_array_get(cur, 0))
                 && strcmp(origin_node, json_string_value(json_array_get(cur, 1))) > 0))
-            json_object_set_new(st->stamps, field, json_pack("[I,s]", (json_int_t)hlc, origin_node));
+            json_object_set_new(st->stamps, field,
+                                json_pack("[I,s,I,O]", (json_int_t)hlc, origin_node,
+                                          json_integer_value(json_object_get(base, field)), v));
     }
     json_decref(fields);
+    json_decref(base);
     return 0;
 }
 

@@ -36,7 +36,8 @@ struct changelog_tx {
 int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, const char *row_id,
                      const json_t *fields, int flags, int64_t *hlc_out, struct err *e);
 
-/* The winning stamp of every field of a record, from its changes: {field: [hlc, "origin node id"]}.
+/* The winning stamp of every field of a record, from its changes:
+ * {field: [hlc, "origin node id", base hlc of that change for the field (0: none), value]}.
  * A new reference; NULL with *e set on failure. */
 json_t *changelog_stamps(struct db *db, const char *tbl, const char *row_id, struct err *e);
 

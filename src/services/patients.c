@@ -1635,3 +1635,51 @@ done:
         rc = audit_record(db, who, "patient.export", "patient", NULL, NULL, "ok", e);
     return rc;
 }
+
+/* ---- replication hooks ---- */
+
+int patients_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e)
+{
+    struct patient_brief b;
+    int found = store_patient_brief(db, id, &b, e);
+
+    if (found > 0)
+        snprintf(site, ID_LEN, "%s", b.site_id);
+    return found;
+}
+
+int patients_check_fields(const json_t *fields, struct err *e)
+{
+    static const char *const text[] = { "site_id", "given_name", "family_name", "middle_name", "name_original",
+                                        "sex", "birth_date", "birth_precision", "nationality", "preferred_language",
+                                        "address", "camp", "shelter" };
+    static const char *const lists[] = { "other_names", "languages", "phones" };
+    const char *field;
+    size_t i, ok;
+    json_t *v, *item;
+
+    json_object_foreach((json_t *)fields, field, v) {
+        ok = 0;
+        for (i = 0; i < sizeof(text) / sizeof(text[0]) && !ok; i++)
+            ok = strcmp(field, text[i]) == 0 && (json_is_null(v) || (json_is_string(v) && json_string_length(v) <= 2000));
+        for (i = 0; i < sizeof(lists) / sizeof(lists[0]) && !ok; i++) {
+            if (strcmp(field, lists[i]) == 0 && json_is_array(v) && json_array_size(v) <= 32) {
+                ok = 1;
+                json_array_foreach(v, i, item)
+                    ok &= json_is_string(item) && json_string_length(item) <= 2000;
+                break;
+            }
+        }
+        if (!ok && strcmp(field, "deleted") == 0)
+            ok = json_is_boolean(v);
+        if (!ok && strncmp(field, "identifiers.", 12) == 0)
+            ok = strlen(field) <= 12 + 32 && (json_is_null(v) || (json_is_string(v) && json_string_length(v) <= 64));
+        if (!ok && strncmp(field, "custom.", 7) == 0)
+            ok = strlen(field) <= 7 + 32 && !json_is_object(v) && !json_is_array(v)
+                 && (!json_is_string(v) || json_string_length(v) <= 2000);
+        if (!ok)
+            return err_set(e, ERR_INVALID, "invalid_change", "a patient change has an unknown or malformed field '%.60s'",
+                           field);
+    }
+    return 0;
+}

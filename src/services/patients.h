@@ -87,6 +87,13 @@ int patients_export(struct db *db, const struct caller *who, patients_export_cb 
  * and store it with its derived search data. Used by local writes and by replication. */
 int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);
 
+/* The site of a stored patient (for replication to peers restricted to some sites): 1 found, 0 not. */
+int patients_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e);
+
+/* Are these flattened field names and value types ones a patient record can hold? For changes received
+ * from other nodes (their values were validated where they were written). ERR_INVALID otherwise. */
+int patients_check_fields(const json_t *fields, struct err *e);
+
 /* Normalisers shared with import and tests. */
 int patients_normalise_phone(const char *in, char *out, size_t outlen);
 void patients_normalise_identifier(const char *in, char *out, size_t outlen);

@@ -105,7 +105,7 @@ static int check_field_def(const json_t *f, size_t index, struct err *e)
 
 json_t *regfields_get(struct db *db, const char *site_id, struct err *e)
 {
-    json_t *stored = NULL, *types, *out;
+    json_t *stored = NULL, *types, *out, *fields;
     char *text = NULL;
     size_t i;
     json_t *v;
@@ -122,8 +122,9 @@ json_t *regfields_get(struct db *db, const char *site_id, struct err *e)
         json_array_append_new(types, json_string(builtin_identifier_types[i]));
     json_array_foreach(json_object_get(stored, "identifier_types"), i, v)
         json_array_append(types, v);
-    out = json_pack("{s:s,s:o,s:O}", "site_id", site_id, "identifier_types", types, "fields",
-                    stored && json_object_get(stored, "fields") ? json_object_get(stored, "fields") : json_array());
+    fields = stored ? json_object_get(stored, "fields") : NULL;
+    out = json_pack("{s:s,s:o,s:o}", "site_id", site_id, "identifier_types", types, "fields",
+                    fields ? json_incref(fields) : json_array());
     json_decref(stored);
     if (out == NULL)
         err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");

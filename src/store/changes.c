@@ -108,7 +108,7 @@ int store_change_count(struct db *db, int64_t *n, struct err *e)
 int store_changes_of_row(struct db *db, const char *tbl, const char *row_id, store_change_cb cb, void *ctx,
                          struct err *e)
 {
-    static const char sql[] = "SELECT o.node_id, c.hlc, c.fields FROM changes c JOIN origins o ON o.n = c.origin"
+    static const char sql[] = "SELECT o.node_id, c.hlc, c.fields, c.base FROM changes c JOIN origins o ON o.n = c.origin"
                               " WHERE c.row_id = $1 AND c.tbl = $2 ORDER BY c.hlc";
     sqlite3_stmt *st = db_stmt(db, sql, e);
     int rc;
@@ -119,11 +119,100 @@ int store_changes_of_row(struct db *db, const char *tbl, const char *row_id, sto
     db_bind_text(st, 2, tbl);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-               (const char *)sqlite3_column_text(st, 2), ctx) != 0) {
+               (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3), ctx) != 0) {
             rc = SQLITE_DONE;
             break;
         }
     }
     db_stmt_done(st);
     return rc == SQLITE_DONE ? 0 : db_fail(db, "read changes of row", e);
+}
+
+int store_change_exists(struct db *db, int64_t origin, int64_t seq, struct err *e)
+{
+    static const char sql[] = "SELECT 1 FROM changes WHERE origin = $1 AND seq = $2";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, origin);
+    sqlite3_bind_int64(st, 2, seq);
+    rc = sqlite3_step(st);
+    db_stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "check change", e);
+}
+
+int store_changes_after(struct db *db, const char *origin_node, int64_t after, int64_t limit, store_log_cb cb,
+                        void *ctx, struct err *e)
+{
+    static const char sql[] = "SELECT c.seq, c.tbl, c.row_id, c.hlc, c.fields, c.base FROM changes c"
+                              " WHERE c.origin = (SELECT n FROM origins WHERE node_id = $1) AND c.seq > $2"
+                              " ORDER BY c.seq LIMIT $3";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, origin_node);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cb(origin_node, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+               (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3),
+               (const char *)sqlite3_column_text(st, 4), (const char *)sqlite3_column_text(st, 5), ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    db_stmt_done(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "read changes", e);
+}
+
+int store_origins_scan(struct db *db, store_origin_cb cb, void *ctx, struct err *e)
+{
+    /* per origin: its newest seq from the primary key, and how many it holds (equal when there is no gap) */
+    static const char sql[] = "SELECT o.node_id,"
+                              " (SELECT max(seq) FROM changes WHERE origin = o.n),"
+                              " (SELECT count(*) FROM changes WHERE origin = o.n)"
+                              " FROM origins o ORDER BY o.node_id";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+            continue;
+        if (cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+               ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    db_stmt_done(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "scan origins", e);
+}
+
+int store_origin_contiguous(struct db *db, const char *origin_node, int64_t *seq, struct err *e)
+{
+    /* the smallest held seq whose successor is missing; 0 when seq 1 itself is missing */
+    static const char sql[] = "SELECT CASE WHEN EXISTS (SELECT 1 FROM changes WHERE origin = o.n AND seq = 1)"
+                              " THEN (SELECT min(c.seq) FROM changes c WHERE c.origin = o.n AND NOT EXISTS"
+                              " (SELECT 1 FROM changes d WHERE d.origin = c.origin AND d.seq = c.seq + 1))"
+                              " ELSE 0 END FROM origins o WHERE o.node_id = $1";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    *seq = 0;
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, origin_node);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    db_stmt_done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, "contiguous seq", e);
 }

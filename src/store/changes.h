@@ -25,10 +25,26 @@ int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *
 int store_change_max_hlc(struct db *db, int64_t *hlc, struct err *e);
 int store_change_count(struct db *db, int64_t *n, struct err *e);
 
-/* Every change of one record, oldest first: cb(origin node id, hlc, fields JSON text, ctx); a non-zero
- * return stops the scan. */
-typedef int (*store_change_cb)(const char *origin_node, int64_t hlc, const char *fields_json, void *ctx);
+/* Every change of one record, oldest first: cb(origin node id, hlc, fields JSON, base JSON, ctx); a
+ * non-zero return stops the scan. */
+typedef int (*store_change_cb)(const char *origin_node, int64_t hlc, const char *fields_json, const char *base_json,
+                               void *ctx);
 int store_changes_of_row(struct db *db, const char *tbl, const char *row_id, store_change_cb cb, void *ctx,
                          struct err *e);
+
+/* Is the change (origin alias, seq) in the log? 1 yes, 0 no. */
+int store_change_exists(struct db *db, int64_t origin, int64_t seq, struct err *e);
+
+/* Changes of one origin (node id) with seq > after, in seq order, at most limit. */
+typedef int (*store_log_cb)(const char *origin_node, int64_t seq, const char *tbl, const char *row_id, int64_t hlc,
+                            const char *fields_json, const char *base_json, void *ctx);
+int store_changes_after(struct db *db, const char *origin_node, int64_t after, int64_t limit, store_log_cb cb,
+                        void *ctx, struct err *e);
+
+/* Every origin in the log with its highest seq, count of changes: cb(node id, max seq, count, ctx). */
+typedef int (*store_origin_cb)(const char *origin_node, int64_t max_seq, int64_t count, void *ctx);
+int store_origins_scan(struct db *db, store_origin_cb cb, void *ctx, struct err *e);
+/* The highest seq of an origin with no gap below it (for a log with holes). */
+int store_origin_contiguous(struct db *db, const char *origin_node, int64_t *seq, struct err *e);
 
 #endif

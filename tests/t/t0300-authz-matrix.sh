@@ -1,0 +1,207 @@
+#!/bin/sh
+# t0300-authz-matrix.sh — every route in src/http/routes.c × every role (and no session) gets the
+# answer its permission allows. The route table is parsed from the source, so a route added there
+# without an entry in MATRIX below fails this test; which roles hold a permission comes from
+# `sanad help roles` (printed from the same table the server checks), cross-checked against
+# src/services/perm.c.
+. "$(dirname "$0")/lib.sh"
+
+ROUTES_C=$SRC_DIR/src/http/routes.c
+PERM_C=$SRC_DIR/src/services/perm.c
+
+# The expected permission of every route, the status a permitted caller gets, the concrete path to
+# call and a valid body. Placeholders: @USER_ID@ a real user (the "m-target" account), @PATIENT_ID@ a
+# real patient, @NEW_PATIENT_ID@ a patient created just for this one request (for deletes), @ROLE@ the
+# caller's role (keeps created names unique).
+# Format: METHOD|PATTERN|PERMISSION|SUCCESS-STATUS|PATH|BODY
+MATRIX='GET|/healthz|public|200|/healthz|
+POST|/api/v1/session|public|201|/api/v1/session|{"username":"m-target","password":"target-password-1"}
+DELETE|/api/v1/session|session|204|/api/v1/session|
+GET|/api/v1/me|session|200|/api/v1/me|
+GET|/api/v1/users|users.manage|200|/api/v1/users|
+POST|/api/v1/users|users.manage|201|/api/v1/users|{"username":"m-new-@ROLE@","role":"viewer","password":"new-password-123"}
+PATCH|/api/v1/users/{id}|users.manage|200|/api/v1/users/@USER_ID@|{"full_name":"Target @ROLE@"}
+GET|/api/v1/sites|sites.manage|200|/api/v1/sites|
+POST|/api/v1/sites|sites.manage|201|/api/v1/sites|{"name":"Matrix site @ROLE@"}
+GET|/api/v1/audit|audit.read|200|/api/v1/audit?limit=5|
+POST|/api/v1/patients|patient.write|201|/api/v1/patients|{"given_name":"Matrix","family_name":"By @ROLE@","sex":"female"}
+GET|/api/v1/patients|patient.read|200|/api/v1/patients?q=matrix|
+POST|/api/v1/patients/match|patient.read|200|/api/v1/patients/match|{"given_name":"Matrix","family_name":"Patient"}
+GET|/api/v1/patients/{id}|patient.read|200|/api/v1/patients/@PATIENT_ID@|
+PATCH|/api/v1/patients/{id}|patient.write|200|/api/v1/patients/@PATIENT_ID@|{"middle_name":"@ROLE@"}
+DELETE|/api/v1/patients/{id}|patient.delete|204|/api/v1/patients/@NEW_PATIENT_ID@|
+GET|/api/v1/registration-fields|patient.read|200|/api/v1/registration-fields|
+PUT|/api/v1/registration-fields|sites.manage|200|/api/v1/registration-fields|{}'
+
+# ---- the route table, from the source ---------------------------------------------------------------
+sed -n '/^const struct route routes\[\] *= *{/,/^};/p' "$ROUTES_C" >"$TMP/routes.block"
+grep -E '^[[:space:]]*\{[[:space:]]*"' "$TMP/routes.block" >"$TMP/routes.lines"
+sed -n 's/^[[:space:]]*{[[:space:]]*"\([A-Z][A-Z]*\)",[[:space:]]*"\([^"]*\)",[[:space:]]*[A-Za-z0-9_]*,[[:space:]]*\(PERM_[A-Z0-9_]*\),.*/\1 \2 \3/p' \
+  "$TMP/routes.lines" >"$TMP/routes"
+NROUTES=$(wc -l <"$TMP/routes")
+check "routes.c parsed ($NROUTES routes)" test "$NROUTES" -gt 0
+check "every route line of routes.c was understood" test "$NROUTES" = "$(wc -l <"$TMP/routes.lines")"
+
+# PERM_X -> "name" and its roles expression, from perm.c
+sed -n 's/^[[:space:]]*\[\(PERM_[A-Z0-9_]*\)\][[:space:]]*=[[:space:]]*{[[:space:]]*"\([^"]*\)",[[:space:]]*\([^"]*\),.*/\1 \2 \3/p' \
+  "$PERM_C" >"$TMP/perms"
+check "perm.c parsed ($(wc -l <"$TMP/perms") permissions)" test -s "$TMP/perms"
+
+# who holds which permission, as the binary prints it
+sanad help roles
+[ "$RC" = 0 ] || bail "sanad help roles" "$ERR"
+cp "$TMP/.out" "$TMP/roles.txt"
+ROLES=$(head -1 "$TMP/roles.txt" | sed 's/^permission *//; s/ *$//' | tr -s ' ')
+# a new role is a security decision: this test (and docs/security.md) must be updated with it
+check "help roles names the five known roles" test "$ROLES" = "admin clinician registrar analyst viewer"
+
+# roles_of PERMISSION-NAME: the roles (space-separated) that `help roles` marks "yes" for it.
+roles_of() {
+  awk -v p="$1" -v roles="$ROLES" 'BEGIN { n = split(roles, r, " ") }
+    $1 == p { out = ""; for (i = 1; i <= n; i++) if ($(i + 1) == "yes") out = out (out ? " " : "") r[i]; print out; found = 1 }
+    END { if (!found) print "?" }' "$TMP/roles.txt"
+}
+
+check "perm.c and help roles list the same number of permissions" \
+  test "$(wc -l <"$TMP/perms")" = "$(($(wc -l <"$TMP/roles.txt") - 1))"
+
+# perm.c and help roles agree (ALL_ROLES or R(ROLE_X) | ... per entry)
+while read -r const name expr; do
+  case "$expr" in
+    *ALL_ROLES*) want=$ROLES ;;
+    *) want=$(printf '%s\n' "$expr" | grep -o 'ROLE_[A-Z]*' | sed 's/ROLE_//' | tr 'A-Z' 'a-z' | tr '\n' ' ') ;;
+  esac
+  # put want in the header's order
+  w=""
+  for r in $ROLES; do case " $want " in *" $r "*) w="$w${w:+ }$r" ;; esac; done
+  got=$(roles_of "$name")
+  if [ "$w" = "$got" ]; then ok "perm.c and help roles agree on $name ($got)"; else
+    not_ok "perm.c and help roles agree on $name" "perm.c: $w" "help roles: $got"; fi
+done <"$TMP/perms"
+
+# ---- every route has a matrix entry with the same permission, and vice versa ------------------------
+printf '%s\n' "$MATRIX" >"$TMP/matrix"
+while read -r m p const; do
+  name=$(awk -v c="$const" '$1 == c { print $2 }' "$TMP/perms")
+  entry=$(awk -F'|' -v m="$m" -v p="$p" '$1 == m && $2 == p' "$TMP/matrix")
+  if [ -z "$entry" ]; then
+    not_ok "route $m $p has a matrix entry in $(basename "$0")" \
+      "add a line 'METHOD|PATTERN|PERMISSION|SUCCESS-STATUS|PATH|BODY' to MATRIX (routes.c says $const = ${name:-?})"
+    continue
+  fi
+  want=$(printf '%s\n' "$entry" | cut -d'|' -f3)
+  if [ "$want" = "$name" ]; then ok "route $m $p needs $name"; else
+    not_ok "route $m $p needs $want" "routes.c gives it $const ($name)"; fi
+done <"$TMP/routes"
+while IFS='|' read -r m p perm code path body; do
+  if grep -q "^$m $p " "$TMP/routes"; then :; else
+    not_ok "matrix entry $m $p is a route in routes.c" "remove it from MATRIX or restore the route"
+  fi
+done <"$TMP/matrix"
+
+# ---- one account per role, plus a target user and a patient for the {id}s --------------------------
+start_node
+write_file "$TMP/pw-role" 'role-password-123'
+write_file "$TMP/pw-target" 'target-password-1'
+for r in $ROLES; do
+  sanad user add --data "$NODE_DIR" --username "m-$r" --role "$r" --password-file "$TMP/pw-role"
+  [ "$RC" = 0 ] || bail "sanad user add m-$r --role $r" "$ERR"
+done
+sanad user add --data "$NODE_DIR" --username m-target --role viewer --password-file "$TMP/pw-target"
+[ "$RC" = 0 ] || bail "sanad user add m-target" "$ERR"
+ok "created one account per role with the CLI"
+TARGET_ID=$(sqlite3 "$NODE_DIR/sanad.db" "select id from users where username = 'm-target'")
+check "target user id looks like a UUID" sh -c "printf '%s' '$TARGET_ID' | grep -Eqx '[0-9a-f-]{36}'"
+ADMIN_TOKEN=$(login m-admin role-password-123)
+[ -n "$ADMIN_TOKEN" ] || bail "sign in as m-admin"
+
+# new_patient: register a patient as admin; prints its id.
+new_patient() {
+  _t=$TOKEN
+  TOKEN=$ADMIN_TOKEN
+  api POST /api/v1/patients '{"given_name":"Matrix","family_name":"Patient","sex":"male"}'
+  TOKEN=$_t
+  [ "$STATUS" = 201 ] || not_ok_subshell "register a patient for the matrix" "got $STATUS: $BODY"
+  printf '%s' "$BODY" | sed -n 's/^{"id":"\([0-9a-f-]*\)".*/\1/p'
+}
+PATIENT_ID=$(new_patient)
+check "patient id looks like a UUID ($PATIENT_ID)" sh -c "printf '%s' '$PATIENT_ID' | grep -Eqx '[0-9a-f-]{36}'"
+
+# fill PATH BODY ROLE: sets URL and REQ_BODY with the placeholders replaced.
+fill() {
+  URL=$(printf '%s' "$1" | sed "s/@USER_ID@/$TARGET_ID/g; s/@PATIENT_ID@/$PATIENT_ID/g")
+  case "$URL" in *@NEW_PATIENT_ID@*) URL=$(printf '%s' "$URL" | sed "s/@NEW_PATIENT_ID@/$(new_patient)/") ;; esac
+  REQ_BODY=$(printf '%s' "$2" | sed "s/@ROLE@/$3/g")
+  case "$URL" in *'{'*|*@*) not_ok "the matrix path $1 has only placeholders this test can fill" ;; esac
+}
+
+DENIED=0
+# an order that keeps the caller's session alive: sign-out last
+{ grep -v '^DELETE|/api/v1/session|' "$TMP/matrix"; grep '^DELETE|/api/v1/session|' "$TMP/matrix"; } \
+  >"$TMP/matrix.ordered"
+
+for r in $ROLES; do
+  TOKEN=$(login "m-$r" role-password-123)
+  [ -n "$TOKEN" ] || bail "sign in as m-$r"
+  col=$(printf '%s\n' $ROLES | grep -nx "$r" | cut -d: -f1)
+  allowed_perms=$(awk -v n="$col" 'NR > 1 && $(n + 1) == "yes" { print $1 }' "$TMP/roles.txt" | tr '\n' ' ')
+  while IFS='|' read -r m p perm code path body; do
+    fill "$path" "$body" "$r"
+    [ "$m|$p" = "DELETE|/api/v1/session" ] && TOKEN=$(login "m-$r" role-password-123)
+    api "$m" "$URL" "$REQ_BODY"
+    case " $allowed_perms " in
+      *" $perm "*) expect_status "$code" "$r: $m $p ($perm, allowed)" ;;
+      *) expect_error 403 forbidden "$r: $m $p ($perm, denied)"; DENIED=$((DENIED + 1)) ;;
+    esac
+  done <"$TMP/matrix.ordered"
+done
+
+# ---- no session, and a session that does not exist -------------------------------------------------
+while IFS='|' read -r m p perm code path body; do
+  fill "$path" "$body" none
+  TOKEN=
+  api "$m" "$URL" "$REQ_BODY"
+  if [ "$perm" = public ]; then
+    expect_status "$code" "no session: $m $p (public)"
+  else
+    expect_error 401 not_signed_in "no session: $m $p"
+    TOKEN=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+    api "$m" "$URL" "$REQ_BODY"
+    expect_error 401 not_signed_in "unknown token: $m $p"
+    TOKEN=
+    api "$m" "$URL" "$REQ_BODY" -b "sanad_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    expect_error 401 not_signed_in "unknown cookie: $m $p"
+  fi
+done <"$TMP/matrix"
+
+# ---- every other method on a known path is 405 -------------------------------------------------------
+# methods_for URL: the methods of every matrix pattern that matches URL ({x} = one path segment).
+methods_for() {
+  awk -F'|' -v u="${1%%\?*}" '{ re = $2; gsub(/\{[^}]*\}/, "[^/]+", re); if (u ~ ("^" re "$")) print $1 }' \
+    "$TMP/matrix" | sort -u | tr '\n' ' '
+}
+TOKEN=$ADMIN_TOKEN
+cut -d'|' -f5 "$TMP/matrix" | sed 's/?.*//; s/@NEW_PATIENT_ID@/@PATIENT_ID@/' | sort -u >"$TMP/paths"
+while read -r path; do
+  fill "$path" "" admin
+  known=" $(methods_for "$URL")"
+  for m in GET POST PUT PATCH DELETE; do
+    case "$known" in *" $m "*) continue ;; esac
+    api "$m" "$URL"
+    expect_error 405 method_not_allowed "admin: $m ${URL%%\?*} is not a route"
+  done
+done <"$TMP/paths"
+api GET /api/v1/nothing-here
+expect_error 404 no_such_endpoint "unknown API path"
+api GET /api/v1/users/extra/segment
+expect_error 404 no_such_endpoint "a route pattern with an extra segment"
+
+# ---- each refusal was audited -----------------------------------------------------------------------
+DENIED_ROWS=$(sqlite3 "$NODE_DIR/sanad.db" "select count(*) from audit_log where action = 'access.denied'")
+check "every 403 forbidden left an access.denied audit row ($DENIED denied, $DENIED_ROWS rows)" \
+  test "$DENIED" = "$DENIED_ROWS"
+sqlite3 "$NODE_DIR/sanad.db" "select count(*) from audit_log where action = 'access.denied' and (user_id is null or outcome != 'denied')" >"$TMP/bad"
+check "access.denied rows name the user and say 'denied'" test "$(cat "$TMP/bad")" = 0
+
+stop_node
+done_testing
