@@ -232,9 +232,17 @@ int demo_add_patients(struct db *db, const struct caller *who, const char *site,
         json_decref(rows);
         if (report == NULL)
             return -1;
+        if (e->kind != ERR_NONE) {
+            /* a generated person was refused: most often the same --seed run twice on one node */
+            const json_t *first = json_array_get(json_object_get(report, "errors"), 0);
+
+            err_set(e, ERR_CONFLICT, json_string_value(json_object_get(first, "code")),
+                    "a demo patient was refused (%s); nothing was added by this batch. Adding the same people "
+                    "twice? Run demo with another --seed", json_string_value(json_object_get(first, "message")));
+            json_decref(report);
+            return -1;
+        }
         json_decref(report);
-        if (e->kind != ERR_NONE)
-            return -1;      /* a generated row was refused: a bug in the generator, reported in *e */
         done += batch;
         if (progress)
             progress(done, count);
