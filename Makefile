@@ -29,7 +29,7 @@ all: deps $(BIN)
 help:
 	@echo "make            build ./sanad"
 	@echo "make run        install deps, build, create ./data on first run (prints the admin password), serve on 127.0.0.1:8080"
-	@echo "                DATA=dir LISTEN=host:port change where"
+	@echo "                DATA=dir LISTEN=host:port change where; DEMO=N adds N demo patients to a new node"
 	@echo "make test       build and run the whole test suite (unit + integration)"
 	@echo "make check      the whole test suite under ASan + UBSan"
 	@echo "make fuzz       build the libFuzzer targets with clang and run each briefly (FUZZ_SECONDS=20)"
@@ -121,8 +121,10 @@ bench: $(BIN)
 # ---- running ----
 DATA   ?= ./data
 LISTEN ?= 127.0.0.1:8080
+DEMO   ?=
 run: all
-	@if [ ! -e "$(DATA)/sanad.db" ]; then ./$(BIN) init --data "$(DATA)"; fi
+	@if [ ! -e "$(DATA)/sanad.db" ]; then ./$(BIN) init --data "$(DATA)" && \
+	    if [ -n "$(DEMO)" ]; then ./$(BIN) demo --data "$(DATA)" --patients "$(DEMO)"; fi; fi
 	./$(BIN) serve --data "$(DATA)" --listen "$(LISTEN)"
 
 clean:

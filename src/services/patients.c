@@ -816,8 +816,15 @@ static json_t *patient_view(const json_t *p)
     const char *prec = json_string_value(json_object_get(p, "birth_precision"));
     char at[32];
 
+    static const char *const names[] = { "given_name", "family_name", "middle_name", "name_original" };
+    size_t i;
+
     if (o == NULL)
         return NULL;
+    /* the columns hold '' for no name; the API says null, like every other absent field */
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (json_string_length(json_object_get(o, names[i])) == 0)
+            json_object_set_new(o, names[i], json_null());
     format_time_ms(json_integer_value(json_object_get(p, "created_at")), at, sizeof(at));
     json_object_set_new(o, "created_at", json_string(at));
     format_time_ms(json_integer_value(json_object_get(p, "updated_at")), at, sizeof(at));
