@@ -55,8 +55,14 @@ static void put_value(const json_t *v, int first)
         free(joined);
     } else if (json_is_boolean(v)) {
         put_cell(json_is_true(v) ? "true" : "false", first);
+    } else if (json_is_integer(v)) {
+        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        put_cell(num, first);
     } else {
-        snprintf(num, sizeof(num), "%g", json_number_value(v));
+        /* the shortest form that reads back to the same double */
+        snprintf(num, sizeof(num), "%.15g", json_number_value(v));
+        if (strtod(num, NULL) != json_number_value(v))
+            snprintf(num, sizeof(num), "%.17g", json_number_value(v));
         put_cell(num, first);
     }
 }

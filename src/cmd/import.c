@@ -25,8 +25,9 @@ static const char help[] =
     "birth_precision, age_years, nationality, languages, preferred_language, phones, address, camp,\n"
     "shelter, site_id), identifier.TYPE (e.g. identifier.unhcr) or custom.KEY; --map renames other\n"
     "headers (--map \"Prenom=given_name,Nom=family_name\"). Lists (other_names, languages, phones) are\n"
-    "separated by ';'. Empty cells are left out. By default one bad row stops the whole import and\n"
-    "nothing is written; --skip-bad imports the good rows. Every bad row is reported.\n";
+    "separated by ';'. Empty cells are left out; the columns id, created_at and updated_at of an export\n"
+    "are ignored. By default one bad row stops the whole import and nothing is written; --skip-bad\n"
+    "imports the good rows. Every bad row is reported.\n";
 
 #define MAX_COLUMNS 128
 
@@ -39,8 +40,13 @@ struct import_state {
     int64_t rownum;
     json_t *row;
     int failed;                     /* storage failure or a bad header */
+    const char *map;                /* --map, applied once the header is read */
+    char bad[160];                  /* what is wrong with a cell of the current row ("" if nothing) */
+    const char *bad_column;
     struct err *e;
 };
+
+static int apply_map(struct import_state *s, const char *map, struct err *e);
 
 static const char *const list_fields[] = { "other_names", "languages", "phones" };
 
@@ -107,6 +113,19 @@ static json_t *cell_value(const struct import_state *s, const char *field, const
     return json_string(text);
 }
 
+/* Set a JSON member, or note the cell as bad when its text is not UTF-8 (Jansson refuses it). */
+static void set_cell(struct import_state *s, json_t *obj, const char *key, json_t *value)
+{
+    if (value == NULL) {
+        if (!s->bad[0]) {
+            snprintf(s->bad, sizeof(s->bad), "the cell is not valid UTF-8 text (save the file as UTF-8)");
+            s->bad_column = s->label[s->col - 1];
+        }
+        return;
+    }
+    json_object_set_new(obj, key, value);
+}
+
 static void on_field(void *data, size_t len, void *ctx)
 {
     struct import_state *s = ctx;
@@ -132,22 +151,32 @@ static void on_field(void *data, size_t len, void *ctx)
         return;     /* extra cells are reported at the end of the row */
     }
     field = s->header[s->col++];
-    if (len == 0 || field[0] == '\0')
+    /* the columns of an export that are the node's own, not the patient's: read back, left out */
+    if (len == 0 || field[0] == '\0' || !strcmp(field, "id") || !strcmp(field, "created_at")
+        || !strcmp(field, "updated_at"))
         return;
-    snprintf(text, sizeof(text), "%.*s", (int)(len < sizeof(text) - 1 ? len : sizeof(text) - 1), (const char *)data);
+    if (len >= sizeof(text)) {
+        if (!s->bad[0]) {
+            snprintf(s->bad, sizeof(s->bad), "the cell is longer than %zu bytes", sizeof(text) - 1);
+            s->bad_column = s->label[s->col - 1];
+        }
+        return;
+    }
+    memcpy(text, data, len);
+    text[len] = '\0';
     if (strncmp(field, "identifier.", 11) == 0 || strncmp(field, "identifiers.", 12) == 0) {
         dot = strchr(field, '.');
         obj = json_object_get(s->row, "identifiers");
         if (obj == NULL)
             json_object_set_new(s->row, "identifiers", obj = json_object());
-        json_object_set_new(obj, dot + 1, json_string(text));
+        set_cell(s, obj, dot + 1, json_string(text));
     } else if (strncmp(field, "custom.", 7) == 0) {
         obj = json_object_get(s->row, "custom");
         if (obj == NULL)
             json_object_set_new(s->row, "custom", obj = json_object());
-        json_object_set_new(obj, field + 7, cell_value(s, field, text));
+        set_cell(s, obj, field + 7, cell_value(s, field, text));
     } else {
-        json_object_set_new(s->row, field, cell_value(s, field, text));
+        set_cell(s, s->row, field, cell_value(s, field, text));
     }
 }
 
@@ -159,8 +188,16 @@ static void on_row(int term, void *ctx)
     (void)term;
     if (s->failed)
         return;
+    if (s->rownum == 1 && s->map && apply_map(s, s->map, s->e) < 0) {
+        s->failed = 1;
+        return;
+    }
     if (s->rownum > 1) {
-        if (s->col != s->ncols) {
+        if (s->bad[0]) {
+            json_array_append_new(s->imp->errors, json_pack("{s:I,s:s,s:s,s:s}", "row", (json_int_t)s->rownum, "field",
+                                                            s->bad_column, "code", "invalid_cell", "message", s->bad));
+            s->imp->failed++;
+        } else if (s->col != s->ncols) {
             err_set(&bad, ERR_INVALID, "wrong_columns", "the row has %d cells where the header has %d", s->col, s->ncols);
             json_array_append_new(s->imp->errors, json_pack("{s:I,s:s,s:s,s:s}", "row", (json_int_t)s->rownum, "field",
                                                             "", "code", bad.code, "message", bad.message));
@@ -170,6 +207,7 @@ static void on_row(int term, void *ctx)
         }
         json_object_clear(s->row);
     }
+    s->bad[0] = '\0';
     s->rownum++;
     s->col = 0;
 }
@@ -214,7 +252,7 @@ static const char *column_of(const struct import_state *s, const char *field)
         return NULL;
     snprintf(alt, sizeof(alt), "identifier.%s", strncmp(field, "identifiers.", 12) == 0 ? field + 12 : "");
     for (i = 0; i < s->ncols; i++)
-        if (strcmp(s->header[i], field) == 0 || strcmp(s->header[i], alt) == 0)
+        if (strcmp(s->header[i], field) == 0 || strcmp(s->header[i], alt) == 0 || strcmp(s->label[i], field) == 0)
             return s->label[i];
     return field;
 }
@@ -294,6 +332,7 @@ int cmd_import(int argc, char **argv)
     s.rownum = 1;
     s.row = json_object();
     s.e = &e;
+    s.map = map;
     while (!s.failed && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
         if (s.rownum == 1 && n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {   /* a UTF-8 byte-order mark */
             memmove(buf, buf + 3, n - 3);
@@ -304,8 +343,6 @@ int cmd_import(int argc, char **argv)
                     csv_strerror(csv_error(&parser)));
             s.failed = 1;
         }
-        if (s.rownum == 2 && map && !s.failed && apply_map(&s, map, &e) < 0)
-            s.failed = 1;
     }
     if (!s.failed && csv_fini(&parser, on_field, on_row, &s) != 0) {
         err_set(&e, ERR_INVALID, "invalid_csv", "the file ends inside a quoted cell");

@@ -175,14 +175,18 @@ int json_check_fields(const json_t *obj, const struct json_field *fields, struct
         for (f = fields; f->name; f++)
             if (strcmp(f->name, key) == 0)
                 break;
-        if (f->name == NULL)
-            return err_set(e, ERR_INVALID, "unknown_field", "unknown field '%.64s'", key);
+        if (f->name == NULL) {
+            err_set(e, ERR_INVALID, "unknown_field", "unknown field '%.64s'", key);
+            return err_field(e, key);
+        }
         if (json_check_one(v, f, e) < 0)
-            return -1;
+            return err_field(e, f->name);
     }
     for (f = fields; f->name; f++)
-        if ((f->flags & JF_REQUIRED) && json_object_get(obj, f->name) == NULL)
-            return err_set(e, ERR_INVALID, "missing_field", "field '%s' is required", f->name);
+        if ((f->flags & JF_REQUIRED) && json_object_get(obj, f->name) == NULL) {
+            err_set(e, ERR_INVALID, "missing_field", "field '%s' is required", f->name);
+            return err_field(e, f->name);
+        }
     return 0;
 }
 

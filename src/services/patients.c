@@ -17,6 +17,7 @@
 #include "services/patients.h"
 #include "services/regfields.h"
 #include "store/patients.h"
+#include "store/sites.h"
 
 #define NAME_MAX_BYTES 200
 #define OTHER_NAMES_MAX 10
@@ -27,7 +28,8 @@
 #define TERM_LEN 96
 #define TOKENS_MAX 24
 #define TOKEN_LEN 64
-#define CANDIDATES_MAX 400      /* per index range scanned while searching */
+#define CANDIDATES_MAX 300      /* per index range scanned while searching */
+#define QUERY_WORDS_MAX 6       /* words of a query used to find candidates (all count for ranking) */
 #define MATCH_THRESHOLD 0.6     /* duplicate candidates below this score are not shown */
 
 /* ---- normalisers ---- */
@@ -353,7 +355,7 @@ static void record_set(json_t *p, const char *field, json_t *value)
 /* The search terms of a record (see the migration: n: name token, k: phonetic key, i: identifier of any
  * type or searchable custom value, t: identifier by type, p: phone). */
 static size_t record_terms(const json_t *p, const json_t *config, const char *name_fold, char terms[][TERM_LEN],
-                           size_t max)
+                           size_t max, int all_custom)
 {
     char group[NAMES_FOLD_MAX], keys[NAMES_KEYS_MAX], key[TOKEN_LEN], norm[72];
     const char *g, *end, *k, *type;
@@ -392,7 +394,9 @@ static size_t record_terms(const json_t *p, const json_t *config, const char *na
     json_object_foreach((json_t *)json_object_get(p, "custom"), type, v) {
         if (n + 1 > max)
             break;
-        if (json_is_string(v) && regfields_check_value(config, type, v, &searchable, &ignored) == 0 && searchable) {
+        /* all_custom: the terms a record may hold, whatever the config says now (to remove them) */
+        if (json_is_string(v)
+            && (all_custom || (regfields_check_value(config, type, v, &searchable, &ignored) == 0 && searchable))) {
             patients_normalise_identifier(json_string_value(v), norm, sizeof(norm));
             snprintf(terms[n++], TERM_LEN, "i:%s", norm);
         }
@@ -401,7 +405,7 @@ static size_t record_terms(const json_t *p, const json_t *config, const char *na
 }
 
 /* The terms of a record as the store wants them; n is 0 for a deleted record (it leaves the index). */
-static size_t record_index(struct db *db, const json_t *p, json_t *cache, char name_fold[512],
+static size_t record_index(struct db *db, const json_t *p, json_t *cache, int old, char name_fold[512],
                            char terms[][TERM_LEN], const char **tptr, struct err *e)
 {
     json_t *config = site_config(db, cache, json_string_value(json_object_get(p, "site_id")), e);
@@ -410,7 +414,7 @@ static size_t record_index(struct db *db, const json_t *p, json_t *cache, char n
     if (config == NULL)
         return (size_t)-1;
     record_name_fold(p, name_fold, 512);
-    n = json_is_true(json_object_get(p, "deleted")) ? 0 : record_terms(p, config, name_fold, terms, TERMS_MAX);
+    n = json_is_true(json_object_get(p, "deleted")) ? 0 : record_terms(p, config, name_fold, terms, TERMS_MAX, old);
     for (i = 0; i < n; i++)
         tptr[i] = terms[i];
     json_decref(config);
@@ -438,7 +442,7 @@ static int store_fields(struct db *db, const char *id, const json_t *fields, int
     } else {
         created = json_integer_value(json_object_get(p, "created_at"));
         /* the index holds exactly the terms of the stored record: recompute them to remove them */
-        nold = record_index(db, p, cache, old_fold, old_terms, optr, e);
+        nold = record_index(db, p, cache, 1, old_fold, old_terms, optr, e);
         if (nold == (size_t)-1)
             goto done;
     }
@@ -448,7 +452,7 @@ static int store_fields(struct db *db, const char *id, const json_t *fields, int
         err_set(e, ERR_INVALID, "missing_site", "a patient record needs a site");
         goto done;
     }
-    n = record_index(db, p, cache, name_fold, terms, tptr, e);
+    n = record_index(db, p, cache, 0, name_fold, terms, tptr, e);
     if (n == (size_t)-1)
         goto done;
     if (store_patient_put(db, p, name_fold, created, at, e) < 0
@@ -628,8 +632,13 @@ static int changes_from_input(struct db *db, const struct caller *who, const jso
     site = json_string_value(json_object_get(input, "site_id"));
     if (site) {
         if (!site_allowed(who, site)) {
-            err_set(e, ERR_FORBIDDEN, "site_not_allowed", "you cannot register patients at that site");
-            return -1;
+            struct site_row row;
+
+            if (store_site_get(db, site, &row, e) == 0)
+                err_set(e, ERR_INVALID, "unknown_site", "site '%.40s' is not a site of this node", site);
+            else
+                err_set(e, ERR_FORBIDDEN, "site_not_allowed", "you cannot register patients at that site");
+            return err_field(e, "site_id");
         }
         json_object_set_new(changes, "site_id", json_string(site));
     } else if (current == NULL) {
@@ -721,6 +730,35 @@ bad_identifier:
         }
         json_object_set(changes, field, v);
     }
+    if (current != NULL) {
+        /* a change may not leave a record without any name, or clear a required custom field */
+        static const char *const namef[] = { "given_name", "family_name", "name_original" };
+        int named = 0;
+
+        for (i = 0; i < sizeof(namef) / sizeof(namef[0]); i++) {
+            const json_t *nv = json_object_get(changes, namef[i]);
+
+            if (nv == NULL)
+                nv = json_object_get(current, namef[i]);
+            named |= json_is_string(nv) && json_string_length(nv) > 0;
+        }
+        if (!named) {
+            err_set(e, ERR_INVALID, "missing_name", "a patient keeps at least a given name, a family name or the name in original script");
+            err_field(e, "given_name");
+            goto done;
+        }
+        json_array_foreach(regfields_fields(config), i, v) {
+            char field[80];
+
+            snprintf(field, sizeof(field), "custom.%s", json_string_value(json_object_get(v, "key")));
+            if (json_is_true(json_object_get(v, "required")) && json_is_null(json_object_get(changes, field))) {
+                err_set(e, ERR_INVALID, "missing_field", "custom field '%s' is required at this site and cannot be cleared",
+                        json_string_value(json_object_get(v, "key")));
+                err_field(e, field);
+                goto done;
+            }
+        }
+    }
     if (current == NULL) {
         /* a new record needs a name to be found again, and every required custom field */
         if (!json_is_string(json_object_get(changes, "given_name")) && !json_is_string(json_object_get(changes, "family_name"))
@@ -799,9 +837,11 @@ static int identifiers_unique(struct db *db, const char *self, const json_t *cha
         h.other[0] = '\0';
         if (store_patient_terms_scan(db, lo, hi, 2, note_other_holder, &h, e) < 0)
             return -1;
-        if (h.other[0])
-            return err_set(e, ERR_CONFLICT, "identifier_taken",
-                           "patient %s already has this %s identifier; open that record instead", h.other, field + 12);
+        if (h.other[0]) {
+            err_set(e, ERR_CONFLICT, "identifier_taken",
+                    "patient %s already has this %s identifier; open that record instead", h.other, field + 12);
+            return err_field(e, field);
+        }
     }
     return 0;
 }
@@ -888,12 +928,11 @@ static json_t *patient_write(struct db *db, const struct caller *who, const char
             || patients_store_fields(db, id, changes, now_ms(), e) < 0)
             goto fail;
     }
-    if (audit_record(db, who, id_in ? "patient.update" : "patient.create", "patient", id,
-                     json_string_value(json_object_get(changes, "site_id")), "ok", e) < 0)
-        goto fail;
     json_decref(current);
     current = NULL;
     if (store_patient_get(db, id, &current, e) <= 0 || (out = patient_view(current)) == NULL
+        || audit_record(db, who, id_in ? "patient.update" : "patient.create", "patient", id,
+                        json_string_value(json_object_get(current, "site_id")), "ok", e) < 0
         || db_commit(db, e) < 0)
         goto fail;
     json_decref(current);
@@ -1046,45 +1085,89 @@ static int scan_term(struct db *db, const char *kind, const char *value, int pre
     return store_patient_terms_scan(db, lo, hi, limit, hits_add, h, e);
 }
 
-/* Does the candidate carry query token t: as a prefix of one of its name tokens, or through one of the
- * token's phonetic keys (as a key prefix, so a half-typed name still finds its spellings)? */
-static int candidate_has_token(struct db *db, const char *id, const char *t, struct err *e)
-{
-    char lo[TERM_LEN], hi[TERM_LEN + 2], keys[NAMES_KEYS_MAX];
-    const char *k;
-    int has;
+/* A query word with its phonetic keys, computed once per search. */
+struct query_word {
+    const char *tok;
+    char keys[NAMES_KEYS_MAX];
+    int typing;         /* a short word may be half-typed: its keys match as prefixes */
+};
 
-    snprintf(lo, sizeof(lo), "n:%.60s", t);
-    snprintf(hi, sizeof(hi), "%s\xf4", lo);
-    has = store_patient_term_has(db, id, lo, hi, e);
-    if (has != 0 || names_keys(t, keys, sizeof(keys)) <= 0)
-        return has;
-    for (k = keys; *k; k += strcspn(k, " "), k += *k == ' ') {
-        snprintf(lo, sizeof(lo), "k:%.*s", (int)strcspn(k, " "), k);
-        snprintf(hi, sizeof(hi), "%s\xf4", lo);
-        if ((has = store_patient_term_has(db, id, lo, hi, e)) != 0)
-            return has;
+static void query_word_init(struct query_word *w, const char *tok)
+{
+    w->tok = tok;
+    w->typing = strlen(tok) <= 4;
+    if (names_keys(tok, w->keys, sizeof(w->keys)) <= 0)
+        w->keys[0] = '\0';
+}
+
+/* Is one of the space-separated keys of `keys` equal to (or, typing, a prefix of) one of `have`? */
+static int keys_meet(const char *keys, const char *have, int typing)
+{
+    const char *k, *c;
+    size_t kn, cn;
+
+    for (k = keys; *k; k += kn, k += *k == ' ') {
+        kn = strcspn(k, " ");
+        for (c = have; *c; c += cn, c += *c == ' ') {
+            cn = strcspn(c, " ");
+            if (typing ? cn >= kn && strncmp(c, k, kn) == 0 : cn == kn && strncmp(c, k, kn) == 0)
+                return 1;
+        }
     }
     return 0;
 }
 
-/* Add the candidates of one query token: name tokens it begins, and names sharing one of its keys; at
- * most limit from each index range. */
-static int scan_token(struct db *db, const char *t, int64_t limit, struct hits *h, struct err *e)
+/* Does a candidate (its stored name_fold) carry query word w: as the start of one of its words, or
+ * through a phonetic key? Checked in memory: the candidate's keys are computed once, when first needed. */
+static int candidate_has_word(const struct query_word *w, const char *fold, char *ckeys, int *ckeys_ready)
 {
-    char keys[NAMES_KEYS_MAX], key[TOKEN_LEN];
+    size_t n = strlen(w->tok);
+    const char *p = fold;
+
+    while (*p) {
+        while (*p == ' ' || *p == '|')
+            p++;
+        if (strncmp(p, w->tok, n) == 0)
+            return 1;
+        p += strcspn(p, " ");
+    }
+    if (!*ckeys_ready) {
+        if (names_keys(fold, ckeys, NAMES_KEYS_MAX) <= 0)
+            ckeys[0] = '\0';
+        *ckeys_ready = 1;
+    }
+    return keys_meet(w->keys, ckeys, w->typing);
+}
+
+/* Add the candidates of one query word: names whose words it begins, and names sharing one of its keys
+ * (newest first; as prefixes while typing); at most limit from each index range. */
+static int scan_word(struct db *db, const struct query_word *w, int64_t limit, struct hits *h, struct err *e)
+{
+    char key[TOKEN_LEN];
     const char *k;
 
-    if (scan_term(db, "n", t, 1, limit, h, e) < 0)
+    if (scan_term(db, "n", w->tok, 1, limit, h, e) < 0)
         return -1;
-    if (names_keys(t, keys, sizeof(keys)) <= 0)
-        return 0;
-    for (k = keys; *k; k += strcspn(k, " "), k += *k == ' ') {
+    for (k = w->keys; *k; k += strcspn(k, " "), k += *k == ' ') {
         snprintf(key, sizeof(key), "%.*s", (int)strcspn(k, " "), k);
-        if (scan_term(db, "k", key, 1, limit, h, e) < 0)
+        if (scan_term(db, "k", key, w->typing, limit, h, e) < 0)
             return -1;
     }
     return 0;
+}
+
+/* How common a query word is: its name-index entries, counted up to a cap (short words count as common). */
+static int word_frequency(struct db *db, const struct query_word *w, int64_t *n, struct err *e)
+{
+    char lo[TERM_LEN], hi[TERM_LEN + 2];
+
+    if (w->typing) {
+        *n = INT64_MAX;
+        return 0;
+    }
+    snprintf(lo, sizeof(lo), "n:%.60s", w->tok);
+    snprintf(hi, sizeof(hi), "%s\xf4", lo);
+    return store_patient_terms_count(db, lo, hi, 2000, n, e);
 }
 
 struct born_range {
@@ -1154,7 +1237,9 @@ static int looks_like_phone(const char *q)
 static int search_rank(struct db *db, const struct caller *who, const struct patient_query *q,
                        const struct born_range *born, size_t want, struct hits *h, struct err *e)
 {
-    char key[TOKEN_LEN], folded[NAMES_FOLD_MAX], norm[72], phone[24];
+    char key[TOKEN_LEN], folded[NAMES_FOLD_MAX], norm[72], phone[24], ckeys[NAMES_KEYS_MAX];
+    struct query_word words[QUERY_WORDS_MAX];
+    int64_t freq[QUERY_WORDS_MAX];
     struct names_tokens tk;
     struct patient_brief b;
     int ntok, t, driver = 0, pass, ok;
@@ -1174,39 +1259,41 @@ static int search_rank(struct db *db, const struct caller *who, const struct pat
     /* names have no digits: a query with digits is an identifier or a phone number */
     ntok = strpbrk(q->q, "0123456789") == NULL && names_fold(q->q, folded, sizeof(folded)) > 0
                ? fold_tokens(folded, &tk) : 0;
-    for (t = 1; t < ntok; t++)
-        if (strlen(tk.tok[t]) > strlen(tk.tok[driver]))
+    if (ntok > QUERY_WORDS_MAX)
+        ntok = QUERY_WORDS_MAX;
+    /* the rarest word drives: its candidates are few, and the others are checked on each of them */
+    for (t = 0; t < ntok; t++) {
+        query_word_init(&words[t], tk.tok[t]);
+        if (word_frequency(db, &words[t], &freq[t], e) < 0)
+            return -1;
+        if (freq[t] < freq[driver] || (freq[t] == freq[driver] && strlen(tk.tok[t]) > strlen(tk.tok[driver])))
             driver = t;
-    /* pass 0: candidates of the longest token that carry every other token too;
-     * pass 1 (several tokens, and pass 0 did not fill the page): any token's candidates, ranked by
+    }
+    /* pass 0: candidates of the driving word that carry every other word too;
+     * pass 1 (several words, and pass 0 did not fill the page): any word's candidates, ranked by
      * similarity alone, for names split or joined differently ("Ali Reza" / "Alireza") */
     for (pass = 0; pass < 2 && ntok > 0; pass++) {
-
         h->score = -1;
         h->reason = REASON_NAME;
         for (t = 0; t < ntok; t++) {
             if (pass == 0 && t != driver)
                 continue;
-            if (scan_token(db, tk.tok[t], pass == 0 ? CANDIDATES_MAX : CANDIDATES_MAX / 2, h, e) < 0)
+            if (scan_word(db, &words[t], pass == 0 ? CANDIDATES_MAX : CANDIDATES_MAX / 2, h, e) < 0)
                 return -1;
         }
         hits_unique(h);
         for (kept = 0, i = 0; i < h->n; i++) {
             struct hit *x = &h->v[i];
-            int found = store_patient_brief(db, x->id, &b, e);
+            int found = store_patient_brief(db, x->id, &b, e), ready = 0;
 
             if (found < 0)
                 return -1;
             if (!found || !brief_passes(who, q, born, &b))
                 continue;
             if (x->score < 0) {
-                for (ok = 1, t = 0; pass == 0 && ok && t < ntok; t++) {
-                    if (t == driver)
-                        continue;
-                    ok = candidate_has_token(db, x->id, tk.tok[t], e);
-                    if (ok < 0)
-                        return -1;
-                }
+                for (ok = 1, t = 0; pass == 0 && ok && t < ntok; t++)
+                    if (t != driver)
+                        ok = candidate_has_word(&words[t], b.name_fold, ckeys, &ready);
                 x->score = 0;
                 if (ok) {
                     double whole = groups_similarity(folded, b.name_fold);
@@ -1373,8 +1460,10 @@ json_t *patients_match(struct db *db, const struct caller *who, const json_t *dr
 
     if (birth == NULL || items == NULL)
         goto oom;
-    if (birth_from_input(draft, birth, e) < 0)
+    if (birth_from_input(draft, birth, e) < 0) {
+        err_field(e, json_object_get(draft, "age_years") ? "age_years" : "birth_date");
         goto fail;
+    }
     bd = json_string_value(json_object_get(birth, "birth_date"));
     bp = json_string_value(json_object_get(birth, "birth_precision"));
     record_name_fold(draft, all, sizeof(all));

@@ -164,8 +164,8 @@ json_t *regfields_put(struct db *db, const struct caller *who, const char *site_
                 return err_set(e, ERR_INVALID, "invalid_config", "field key '%s' is repeated",
                                json_string_value(json_object_get(f, "key"))), NULL;
     }
-    stored = json_pack("{s:O,s:O}", "identifier_types", types ? types : json_array(), "fields",
-                       fields ? fields : json_array());
+    stored = json_pack("{s:o,s:o}", "identifier_types", types ? json_incref((json_t *)types) : json_array(), "fields",
+                       fields ? json_incref((json_t *)fields) : json_array());
     text = stored ? json_dumps(stored, JSON_COMPACT) : NULL;
     json_decref(stored);
     if (text == NULL)

@@ -186,21 +186,21 @@ static int scan_ids(struct db *db, sqlite3_stmt *st, store_id_cb cb, void *ctx, 
 int store_patient_terms_scan(struct db *db, const char *lo, const char *hi, int64_t limit, store_id_cb cb,
                              void *ctx, struct err *e)
 {
-    static const char sql[] = "SELECT patient_id FROM patient_terms WHERE term >= $1 AND term < $2"
-                              " ORDER BY patient_id DESC LIMIT $3";
+    /* one term: newest patients first, straight from the (term, patient_id) index; a prefix range: in
+     * index order, so that a limit stops the scan instead of sorting every match */
     static const char exact[] = "SELECT patient_id FROM patient_terms WHERE term = $1"
                                 " ORDER BY patient_id DESC LIMIT $2";
+    static const char range[] = "SELECT patient_id FROM patient_terms WHERE term >= $1 AND term < $2 LIMIT $3";
     sqlite3_stmt *st;
     size_t n = strlen(lo);
 
-    /* an exact term walks the index in order; a prefix range must collect then sort */
     if (strlen(hi) == n + 1 && strncmp(lo, hi, n) == 0 && hi[n] == '\x01') {
         if ((st = db_stmt(db, exact, e)) == NULL)
             return -1;
         db_bind_text(st, 1, lo);
         sqlite3_bind_int64(st, 2, limit);
     } else {
-        if ((st = db_stmt(db, sql, e)) == NULL)
+        if ((st = db_stmt(db, range, e)) == NULL)
             return -1;
         db_bind_text(st, 1, lo);
         db_bind_text(st, 2, hi);
@@ -209,23 +209,24 @@ int store_patient_terms_scan(struct db *db, const char *lo, const char *hi, int6
     return scan_ids(db, st, cb, ctx, "scan patient terms", e);
 }
 
-int store_patient_term_has(struct db *db, const char *patient_id, const char *lo, const char *hi, struct err *e)
+int store_patient_terms_count(struct db *db, const char *lo, const char *hi, int64_t cap, int64_t *n, struct err *e)
 {
-    static const char sql[] = "SELECT 1 FROM patient_terms WHERE patient_id = $1 AND term >= $2 AND term < $3"
-                              " LIMIT 1";
+    static const char sql[] = "SELECT count(*) FROM (SELECT 1 FROM patient_terms WHERE term >= $1 AND term < $2"
+                              " LIMIT $3)";
     sqlite3_stmt *st = db_stmt(db, sql, e);
     int rc;
 
+    *n = 0;
     if (st == NULL)
         return -1;
-    db_bind_text(st, 1, patient_id);
-    db_bind_text(st, 2, lo);
-    db_bind_text(st, 3, hi);
+    db_bind_text(st, 1, lo);
+    db_bind_text(st, 2, hi);
+    sqlite3_bind_int64(st, 3, cap);
     rc = sqlite3_step(st);
-    db_stmt_done(st);
     if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "check patient term", e);
+        *n = sqlite3_column_int64(st, 0);
+    db_stmt_done(st);
+    return rc == SQLITE_ROW ? 0 : db_fail(db, "count patient terms", e);
 }
 
 int store_patient_list(struct db *db, const char *sites_json, const char *before, int64_t limit, store_id_cb cb,

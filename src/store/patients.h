@@ -39,11 +39,12 @@ int store_patient_terms_set(struct db *db, const char *id, const char *const *ol
                             const char *const *terms, size_t n, struct err *e);
 
 typedef int (*store_id_cb)(const char *patient_id, void *ctx);
-/* Patients with a term in [lo, hi), newest id first, at most limit. The callback returns non-zero to stop. */
+/* Patients with a term in [lo, hi), at most limit: for a single term (hi = lo + "\x01") newest id first,
+ * for a wider range in index order. The callback returns non-zero to stop. */
 int store_patient_terms_scan(struct db *db, const char *lo, const char *hi, int64_t limit, store_id_cb cb,
                              void *ctx, struct err *e);
-/* Does this patient have a term in [lo, hi)? */
-int store_patient_term_has(struct db *db, const char *patient_id, const char *lo, const char *hi, struct err *e);
+/* How many index entries fall in [lo, hi), counting no further than cap. */
+int store_patient_terms_count(struct db *db, const char *lo, const char *hi, int64_t cap, int64_t *n, struct err *e);
 /* Patients of the given sites (JSON array text of site ids), newest first, with id < before (NULL: from
  * the newest), at most limit; deleted ones skipped. */
 int store_patient_list(struct db *db, const char *sites_json, const char *before, int64_t limit, store_id_cb cb,

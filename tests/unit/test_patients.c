@@ -132,8 +132,25 @@ static void test_create_rules(void **state)
     create_refused(f, "{\"given_name\":\"A\",\"identifiers\":{\"unhcr\":\"--\"}}", "invalid_identifier",
                    "identifiers.unhcr");
     create_refused(f, "{\"given_name\":\"A\",\"custom\":{\"block\":\"7\"}}", "unknown_field", "custom.block");
+    /* a site this node does not have, and one it has but the caller does not belong to */
     create_refused(f, "{\"given_name\":\"A\",\"site_id\":\"01a221f5-180c-7b0b-bebc-374b2f36b55d\"}",
-                   "site_not_allowed", NULL);
+                   "unknown_site", "site_id");
+    {
+        struct caller outsider = f->who;
+
+        outsider.nsites = 0;
+        f->who.nsites = 1;
+        {
+            json_t *in = json_pack("{s:s,s:s}", "given_name", "A", "site_id", f->who.sites[0]), *out;
+            struct err e;
+
+            err_clear(&e);
+            out = patients_create(f->db, &outsider, in, &e);
+            assert_null(out);
+            assert_string_equal(e.code, "site_not_allowed");
+            json_decref(in);
+        }
+    }
 }
 
 static void test_age_gives_estimated_birth_date(void **state)
