@@ -1216,7 +1216,46 @@ static double token_similarity_plain(const char *a, const char *b, int prefix)
 /* Similarity of two tokens, also trying the readings the Arabic script leaves open: a glued article
  * ("alzahra" = "zahra") and a final y after a consonant that is an alef maqsura in Persian spelling
  * ("mrtdy" = "Morteza"). An alternative reading costs a little. */
+static double token_similarity_uncached(const char *a, const char *b, int prefix);
+
+/* Scores of token pairs, per thread: ranking compares the same query words with the same common names
+ * over and over (a search scores hundreds of candidates), and one score costs two canonical spellings
+ * and an edit distance. Direct-mapped on a hash of the pair; a collision just recomputes. */
+#define PAIR_CACHE_SIZE 2048    /* ~190 KiB of thread-local storage per thread */
+struct pair_entry {
+    char a[NAMES_TOKEN_MAX], b[NAMES_TOKEN_MAX];
+    int prefix;
+    double score;
+};
+static _Thread_local struct pair_entry pair_cache[PAIR_CACHE_SIZE];
+
 static double token_similarity(const char *a, const char *b, int prefix)
+{
+    uint64_t h = 1469598103934665603ULL;
+    struct pair_entry *slot;
+    const char *p;
+    double s;
+
+    if (strlen(a) >= NAMES_TOKEN_MAX || strlen(b) >= NAMES_TOKEN_MAX)
+        return token_similarity_uncached(a, b, prefix);
+    for (p = a; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (p = b; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ (unsigned)prefix) * 1099511628211ULL;
+    slot = &pair_cache[h % PAIR_CACHE_SIZE];
+    if (slot->a[0] && slot->prefix == prefix && strcmp(slot->a, a) == 0 && strcmp(slot->b, b) == 0)
+        return slot->score;
+    s = token_similarity_uncached(a, b, prefix);
+    snprintf(slot->a, sizeof(slot->a), "%s", a);
+    snprintf(slot->b, sizeof(slot->b), "%s", b);
+    slot->prefix = prefix;
+    slot->score = s;
+    return s;
+}
+
+static double token_similarity_uncached(const char *a, const char *b, int prefix)
 {
     double s = token_similarity_plain(a, b, prefix), r;
     const char *x = a, *y = b;

@@ -28,7 +28,8 @@
 #define TERM_LEN 96
 #define TOKENS_MAX 24
 #define TOKEN_LEN 64
-#define CANDIDATES_MAX 300      /* per index range scanned while searching */
+#define CANDIDATES_MAX 100      /* per index range scanned while searching: candidates of one key are
+                                   phonetically equal, more of them only add ties to rank */
 #define QUERY_WORDS_MAX 6       /* words of a query used to find candidates (all count for ranking) */
 #define MATCH_THRESHOLD 0.6     /* duplicate candidates below this score are not shown */
 
@@ -1296,11 +1297,15 @@ static int search_rank(struct db *db, const struct caller *who, const struct pat
                         ok = candidate_has_word(&words[t], b.name_fold, ckeys, &ready);
                 x->score = 0;
                 if (ok) {
-                    double whole = groups_similarity(folded, b.name_fold);
-
                     x->score = names_search_score(folded, b.name_fold);
-                    if (whole > x->score)
-                        x->score = whole;
+                    /* a name split or joined differently ("Ali Reza" / "Alireza") scores low word by word
+                     * but high as a whole; only worth the cost when the word score is not decisive */
+                    if (x->score < 0.95 && ntok > 1) {
+                        double whole = groups_similarity(folded, b.name_fold);
+
+                        if (whole > x->score)
+                            x->score = whole;
+                    }
                 }
                 if (x->score < NAMES_MATCH_THRESHOLD && !(x->reasons & ~REASON_NAME))
                     continue;
