@@ -21,6 +21,8 @@ static const struct {
     { "demo", cmd_demo },
     { "import", cmd_import },
     { "export", cmd_export },
+    { "peer", cmd_peer },
+    { "sync", cmd_sync },
     { "help", cmd_help },
 };
 

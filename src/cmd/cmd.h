@@ -4,6 +4,8 @@
 #ifndef SANAD_CMD_H
 #define SANAD_CMD_H
 
+#include <stddef.h>
+
 #include "core/err.h"
 
 int cmd_init(int argc, char **argv);
@@ -14,6 +16,8 @@ int cmd_help(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_peer(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 
 /* --data, or $SANAD_DATA; prints an error and returns NULL when neither is set. */
 const char *cmd_data_dir(const char *opt);
@@ -24,5 +28,13 @@ int cmd_usage_error(const char *usage, const char *fmt, ...) __attribute__((form
 /* Read a password from a file (first line), or generate one; *generated tells which. NULL on error
  * (already reported). The caller wipes and frees it. */
 char *cmd_password(const char *file, int *generated);
+
+struct db;
+struct peer_row;
+struct sync_summary;
+/* What a sync session moved, as one line (sync.c; also logged by `serve --sync-every`). */
+void cmd_sync_describe(const struct sync_summary *s, char *out, size_t n);
+/* The peers that have a url (those this node syncs with): a malloc'ed array the caller frees. */
+int cmd_sync_list_targets(struct db *db, struct peer_row **rows, size_t *n, struct err *e);
 
 #endif

@@ -40,6 +40,8 @@ int cmd_help(int argc, char **argv)
         if (strcmp(argv[1], "demo") == 0) return cmd_demo(2, sub);
         if (strcmp(argv[1], "import") == 0) return cmd_import(2, sub);
         if (strcmp(argv[1], "export") == 0) return cmd_export(2, sub);
+        if (strcmp(argv[1], "peer") == 0) return cmd_peer(2, sub);
+        if (strcmp(argv[1], "sync") == 0) return cmd_sync(2, sub);
         fprintf(stderr, "sanad: no help for '%s'\n", argv[1]);
         return 2;
     }
@@ -51,6 +53,8 @@ int cmd_help(int argc, char **argv)
            "  demo      add synthetic patients for demos, training and benchmarks\n"
            "  import    register patients from a CSV file\n"
            "  export    write the patients out as CSV or JSON lines\n"
+           "  peer      enrol other nodes to sync with (invite, add, list, remove)\n"
+           "  sync      sync once with the enrolled peers and print what moved\n"
            "  help      this text; 'sanad help COMMAND' for one command, 'sanad help roles' for the roles\n\n"
            "  sanad --version prints the version.\n");
     return 0;

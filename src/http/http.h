@@ -58,6 +58,7 @@ struct request {
     char csrf[CRYPTO_TOKEN_LEN];    /* the session's CSRF token, when signed in */
     const char *token;              /* the session token presented, when any */
     int via_cookie;                 /* the session came from the cookie (so CSRF applies) */
+    char peer_id[37];               /* PERM_PEER routes: the node id whose signature the router checked */
     struct db *db;
     int tls;
     int64_t started_us;
@@ -115,5 +116,12 @@ void api_patients_update(struct request *req);
 void api_patients_delete(struct request *req);
 void api_regfields_get(struct request *req);
 void api_regfields_put(struct request *req);
+void api_peers_enroll(struct request *req);
+void api_sync_nonce(struct request *req);
+void api_sync_pull(struct request *req);
+void api_sync_push(struct request *req);
+void api_sync_status(struct request *req);
+void api_conflicts_list(struct request *req);
+void api_conflicts_resolve(struct request *req);
 
 #endif

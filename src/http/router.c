@@ -1,5 +1,6 @@
 /* router.c — matching a request to its route, and the central checks every API request passes:
- * session, permission, CSRF, then the handler. Nothing here knows any one resource. */
+ * session, permission, CSRF (or, on PERM_PEER routes, a peer node's request signature), then the
+ * handler. Nothing here knows any one resource. */
 #include <string.h>
 #include <strings.h>
 
@@ -8,6 +9,7 @@
 #include "core/log.h"
 #include "services/audit.h"
 #include "services/auth.h"
+#include "services/peers.h"
 #include "http/http.h"
 
 #define SESSION_COOKIE "sanad_session"
@@ -76,6 +78,23 @@ static int method_is_safe(const char *m)
     return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 }
 
+/* A peer node's request: no session, no CSRF (nothing is sent implicitly); the node id, nonce and
+ * signature headers must check out before anything is read or applied. */
+static int router_check_peer(struct request *req, struct err *e)
+{
+    struct peers_signed_request sr;
+
+    sr.method = req->method;
+    sr.path = req->path;
+    sr.body = req->body.data;
+    sr.len = req->body.len;
+    sr.node_id = req_header(req, PEERS_HEADER_NODE);
+    sr.timestamp = req_header(req, PEERS_HEADER_TIMESTAMP);
+    sr.nonce = req_header(req, PEERS_HEADER_NONCE);
+    sr.signature = req_header(req, PEERS_HEADER_SIGNATURE);
+    return peers_authenticate(req->db, &req->caller, &sr, req->peer_id, e);
+}
+
 void router_dispatch(struct request *req)
 {
     const struct route *r = req->route;
@@ -83,8 +102,14 @@ void router_dispatch(struct request *req)
     struct err e;
 
     err_clear(&e);
-    req->token = request_token(req, &req->via_cookie);
-    if (r->perm != PERM_PUBLIC) {
+    if (r->perm != PERM_PEER)
+        req->token = request_token(req, &req->via_cookie);
+    if (r->perm == PERM_PEER) {
+        if (router_check_peer(req, &e) < 0) {
+            reply_error(req, &e);
+            return;
+        }
+    } else if (r->perm != PERM_PUBLIC) {
         if (req->token == NULL) {
             reply_error_code(req, 401, "not_signed_in", "sign in first; the session is missing or has ended");
             return;

@@ -2,6 +2,7 @@
  * The router enforces the permission and the limit before any handler runs; docs/api.md lists the same
  * routes, and tests/t/t0300-authz-matrix.sh checks every route against every role. */
 #include "http/http.h"
+#include "services/sync.h"
 
 const struct route routes[] = {
     { "GET",    "/healthz",            api_health,          PERM_PUBLIC,       0 },
@@ -22,6 +23,13 @@ const struct route routes[] = {
     { "DELETE", "/api/v1/patients/{id}",     api_patients_delete, PERM_PATIENT_DELETE, 0 },
     { "GET",    "/api/v1/registration-fields", api_regfields_get, PERM_PATIENT_READ,   0 },
     { "PUT",    "/api/v1/registration-fields", api_regfields_put, PERM_SITES_MANAGE,   65536 },
+    { "POST",   "/api/v1/peers/enroll",      api_peers_enroll,    PERM_PUBLIC,         4096 },
+    { "POST",   "/api/v1/sync/nonce",        api_sync_nonce,      PERM_PUBLIC,         0 },
+    { "POST",   "/api/v1/sync/pull",         api_sync_pull,       PERM_PEER,           1 << 20 },
+    { "POST",   "/api/v1/sync/push",         api_sync_push,       PERM_PEER,           SYNC_MAX_COMPRESSED_BYTES },
+    { "GET",    "/api/v1/sync/status",       api_sync_status,     PERM_SYNC_MANAGE,    0 },
+    { "GET",    "/api/v1/conflicts",         api_conflicts_list,  PERM_SYNC_MANAGE,    0 },
+    { "POST",   "/api/v1/conflicts/{id}/resolve", api_conflicts_resolve, PERM_SYNC_MANAGE, 1024 },
 };
 
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);

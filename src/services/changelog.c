@@ -67,8 +67,8 @@ static int stamps_add(const char *origin_node, int64_t hlc, const char *fields_j
             || (hlc == json_integer_value(json_array_get(cur, 0))
                 && strcmp(origin_node, json_string_value(json_array_get(cur, 1))) > 0))
             json_object_set_new(st->stamps, field,
-                                json_pack("[I,s,I,O]", (json_int_t)hlc, origin_node,
-                                          json_integer_value(json_object_get(base, field)), v));
+                                json_pack("[I,s,O,O]", (json_int_t)hlc, origin_node,
+                                          json_object_get(base, field) ? json_object_get(base, field) : json_null(), v));
     }
     json_decref(fields);
     json_decref(base);
@@ -116,8 +116,9 @@ int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, co
         if ((stamps = changelog_stamps(db, tbl, row_id, e)) == NULL)
             goto done;
         json_object_foreach((json_t *)fields, field, v) {
+            /* the base names the change this one replaces: its time and its node */
             if ((cur = json_object_get(stamps, field)) != NULL)
-                json_object_set(base, field, json_array_get(cur, 0));
+                json_object_set_new(base, field, json_pack("[O,O]", json_array_get(cur, 0), json_array_get(cur, 1)));
         }
     }
     ftext = json_dumps(fields, JSON_COMPACT);

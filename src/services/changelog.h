@@ -1,8 +1,8 @@
 /* changelog.h — every write to a replicated record goes through here, inside the writer's transaction.
  *
- * A change is (origin node, origin seq, table, row id, hlc, {field: value}, {field: base hlc}): the new
- * values of the fields it sets, all stamped with one hybrid-logical-clock time, and for each field the
- * time of the value it replaced on its origin (0 for none). The value that currently wins for a field
+ * A change is (origin node, origin seq, table, row id, hlc, {field: value}, {field: [base hlc, base node]}):
+ * the new values of the fields it sets, all stamped with one hybrid-logical-clock time, and for each field
+ * the stamp (time and node) of the value it replaced on its origin (absent for none). The value that currently wins for a field
  * is the one of the change with the highest (hlc, origin node id) that set it: that is what the merge
  * compares, and what tells a concurrent edit (its base is not the winner's time) from a sequential one.
  * The winners are derived from the log itself (changelog_stamps), so nothing can drift from it.
@@ -37,7 +37,7 @@ int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, co
                      const json_t *fields, int flags, int64_t *hlc_out, struct err *e);
 
 /* The winning stamp of every field of a record, from its changes:
- * {field: [hlc, "origin node id", base hlc of that change for the field (0: none), value]}.
+ * {field: [hlc, "origin node id", [base hlc, "base node"] of that change for the field or null, value]}.
  * A new reference; NULL with *e set on failure. */
 json_t *changelog_stamps(struct db *db, const char *tbl, const char *row_id, struct err *e);
 

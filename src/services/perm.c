@@ -21,6 +21,7 @@ static const struct {
 } perms[PERM_COUNT] = {
     [PERM_PUBLIC] = { "public", ALL_ROLES, "reachable without signing in" },
     [PERM_SESSION] = { "session", ALL_ROLES, "any signed-in user: own account, sign out" },
+    [PERM_PEER] = { "peer", 0, "enrolled peer nodes only, by node signature (no user holds it)" },
     [PERM_USERS_MANAGE] = { "users.manage", R(ROLE_ADMIN), "list, create, change and disable accounts" },
     [PERM_SITES_MANAGE] = { "sites.manage", R(ROLE_ADMIN), "list and create sites" },
     [PERM_AUDIT_READ] = { "audit.read", R(ROLE_ADMIN), "read the audit log" },
@@ -36,6 +37,7 @@ static const struct {
     [PERM_EXPORT] = { "export", R(ROLE_ADMIN) | R(ROLE_CLINICIAN), "export or print a patient's record" },
     [PERM_AGGREGATE_READ] = { "aggregate.read", R(ROLE_ADMIN) | R(ROLE_CLINICIAN) | R(ROLE_ANALYST),
                               "counts and indicators without names" },
+    [PERM_SYNC_MANAGE] = { "sync.manage", R(ROLE_ADMIN), "see replication status; review and resolve sync conflicts" },
 };
 
 const char *role_name(enum role r)

@@ -16,6 +16,8 @@ enum role {
 enum perm {
     PERM_PUBLIC,            /* anyone, no session */
     PERM_SESSION,           /* any signed-in user: own account, sign out */
+    PERM_PEER,              /* an enrolled peer node, authenticated by its request signature, never by a
+                             * session: no role holds it (services/peers.h) */
     PERM_USERS_MANAGE,      /* list, create, change, disable accounts */
     PERM_SITES_MANAGE,      /* list and create sites */
     PERM_AUDIT_READ,        /* page through the audit log */
@@ -26,6 +28,7 @@ enum perm {
     PERM_CLINICAL_WRITE,    /* record visits and form entries */
     PERM_EXPORT,            /* export or print a patient's record */
     PERM_AGGREGATE_READ,    /* counts and indicators, never names */
+    PERM_SYNC_MANAGE,       /* replication status, review and resolve sync conflicts */
     PERM_COUNT
 };
 
@@ -35,7 +38,8 @@ int role_parse(const char *s, enum role *out);
 
 const char *perm_name(enum perm p);
 const char *perm_description(enum perm p);
-/* 1 when role r holds permission p. PERM_PUBLIC and PERM_SESSION hold for every role. */
+/* 1 when role r holds permission p. PERM_PUBLIC and PERM_SESSION hold for every role; PERM_PEER for none
+ * (a peer node is not a user: the router checks its signature instead). */
 int perm_allows(enum role r, enum perm p);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "core/util.h"
 #include "services/audit.h"
+#include "services/peers.h"
 #include "services/sites.h"
 #include "services/users.h"
 #include "store/sites.h"
@@ -155,6 +156,8 @@ int node_init(const struct node_init_options *o, char node_id[ID_LEN], struct er
     if (user == NULL)
         goto fail;
     json_decref(user);
+    if (peers_node_key_create(o->dir, e) < 0)
+        goto fail;
     db_close(db);
     return 0;
 fail:

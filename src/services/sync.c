@@ -122,6 +122,8 @@ struct build_state {
     json_t *sites;              /* sites the peer may receive, or NULL */
     size_t max;
     int64_t count;
+    int64_t limit;              /* the highest seq of the current origin that may be sent */
+    int past_limit;             /* the scan of the current origin reached its limit */
     int full;
     struct err *e;
     int failed;
@@ -147,6 +149,10 @@ static int build_add(const char *origin, int64_t seq, const char *tbl, const cha
     size_t before = s->json->len;
     int found;
 
+    if (seq > s->limit) {
+        s->past_limit = 1;      /* past the origin's hole: stop this origin, not the batch */
+        return 1;
+    }
     if (s->sites) {
         t = table_find(tbl);
         if (t && t->site_of) {
@@ -206,7 +212,17 @@ static int batch_compress(const char *src, size_t n, struct buf *out, struct err
 
         if (tmp == NULL)
             return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-        z = ZSTD_compress(tmp, bound, src, n, 3);
+        {
+            /* with a content checksum, so a corrupted batch is refused rather than half-read */
+            ZSTD_CCtx *cx = ZSTD_createCCtx();
+
+            z = cx == NULL ? (size_t)-1
+                           : (ZSTD_isError(ZSTD_CCtx_setParameter(cx, ZSTD_c_compressionLevel, 3))
+                              || ZSTD_isError(ZSTD_CCtx_setParameter(cx, ZSTD_c_checksumFlag, 1)))
+                                 ? (size_t)-1
+                                 : ZSTD_compress2(cx, tmp, bound, src, n);
+            ZSTD_freeCCtx(cx);
+        }
         if (ZSTD_isError(z) || buf_append(out, tmp, z) < 0) {
             free(tmp);
             return err_set(e, ERR_INTERNAL, "compress_failed", "could not compress the batch");
@@ -256,17 +272,18 @@ int sync_batch_build(struct db *db, const char *peer_id, const json_t *vector, s
         const char *origin = json_string_value(name);
 
         after = json_integer_value(json_object_get(vector, origin));
+        /* never past a hole in this node's log: the change that fills it would be skipped by the
+         * receiver's cursor for ever; the receiver gets the rest once the hole is filled */
+        s.limit = json_integer_value(json_object_get(vec, origin));
+        s.past_limit = 0;
         do {
-            int64_t before = s.count;
-
             scanned = 0;
             if (store_changes_after(db, origin, after, 500, build_add, &s, e) < 0 || s.failed)
                 goto done;
-            scanned = (int)json_integer_value(json_object_get(s.cursor, origin)) > after;
+            scanned = json_integer_value(json_object_get(s.cursor, origin)) > after;
             if (scanned)
                 after = json_integer_value(json_object_get(s.cursor, origin));
-            (void)before;
-        } while (scanned && !s.full);
+        } while (scanned && !s.full && !s.past_limit);
         if (s.full)
             break;
     }
@@ -333,6 +350,15 @@ static int plain_name(const char *s, size_t max)
 }
 
 /* Decompress and parse a batch, checking every part of its shape. */
+/* Does a zstd frame declare a content checksum? RFC 8878: after the 4-byte magic number, bit 2 of the
+ * frame header descriptor. (zstd's own header parser is in its experimental, unstable API.) */
+static int frame_has_checksum(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    return len > 4 && p[0] == 0x28 && p[1] == 0xB5 && p[2] == 0x2F && p[3] == 0xFD && (p[4] & 0x04);
+}
+
 static json_t *batch_decode(const void *data, size_t len, struct err *e)
 {
     unsigned long long size;
@@ -348,6 +374,8 @@ static json_t *batch_decode(const void *data, size_t len, struct err *e)
     size = ZSTD_getFrameContentSize(data, len);
     if (size == ZSTD_CONTENTSIZE_ERROR)
         return err_set(e, ERR_INVALID, "invalid_batch", "the batch is not a zstd frame"), NULL;
+    if (!frame_has_checksum(data, len) || ZSTD_findFrameCompressedSize(data, len) != len)
+        return err_set(e, ERR_INVALID, "invalid_batch", "the batch is not one checksummed zstd frame"), NULL;
     /* the decompressed size must be declared and bounded, so a small bomb cannot blow up memory */
     if (size == ZSTD_CONTENTSIZE_UNKNOWN || size > SYNC_MAX_BATCH_BYTES)
         return err_set(e, ERR_TOO_LARGE, "batch_too_large", "the batch would decompress beyond %u bytes",
@@ -400,7 +428,8 @@ static json_t *batch_decode(const void *data, size_t len, struct err *e)
             }
         }
         json_object_foreach(base, key, v) {
-            if (!json_is_integer(v) || json_object_get(fields, key) == NULL) {
+            if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 0))
+                || !id_valid(json_string_value(json_array_get(v, 1))) || json_object_get(fields, key) == NULL) {
                 err_set(e, ERR_INVALID, "invalid_batch", "change %zu has a malformed base", i);
                 goto bad;
             }
@@ -418,6 +447,15 @@ bad:
 static int stamp_after(int64_t hlc, const char *origin, int64_t hlc2, const char *origin2)
 {
     return hlc > hlc2 || (hlc == hlc2 && strcmp(origin, origin2) > 0);
+}
+
+/* Does base ([hlc, node] or null) name the change (hlc, origin)? Two nodes may stamp the same time, so
+ * the node counts too. */
+static int base_names(const json_t *base, int64_t hlc, const char *origin)
+{
+    const char *node = json_string_value(json_array_get(base, 1));
+
+    return json_is_array(base) && json_integer_value(json_array_get(base, 0)) == hlc && node && strcmp(node, origin) == 0;
 }
 
 static int record_conflict(struct db *db, const char *tbl, const char *row_id, const char *field, const json_t *loser,
@@ -455,7 +493,9 @@ static int apply_change(struct db *db, const json_t *c, struct sync_report *r, s
     json_t *fields = json_array_get(c, 5), *base = json_array_get(c, 6), *stamps = NULL, *cur, *v, *state = NULL;
     const struct sync_table *t = table_find(tbl);
     char *ftext = NULL, *btext = NULL;
-    int64_t alias, cur_hlc, my_base;
+    int64_t alias, cur_hlc;
+    const json_t *my_base;
+    const char *cur_origin;
     int rc = -1, changed = 0;
 
     if (t && t->check && t->check(fields, e) < 0)
@@ -475,19 +515,21 @@ static int apply_change(struct db *db, const json_t *c, struct sync_report *r, s
     r->applied++;
     json_object_foreach(fields, field, v) {
         cur = json_object_get(stamps, field);
-        my_base = json_integer_value(json_object_get(base, field));
+        my_base = json_object_get(base, field);
         if (cur == NULL) {
-            json_object_set_new(stamps, field, json_pack("[I,s,I,O]", (json_int_t)hlc, origin, (json_int_t)my_base, v));
+            json_object_set_new(stamps, field, json_pack("[I,s,O,O]", (json_int_t)hlc, origin,
+                                                         my_base ? my_base : json_null(), v));
             changed = 1;
             continue;
         }
         cur_hlc = json_integer_value(json_array_get(cur, 0));
-        if (stamp_after(hlc, origin, cur_hlc, json_string_value(json_array_get(cur, 1)))) {
-            if (my_base != cur_hlc) {
+        cur_origin = json_string_value(json_array_get(cur, 1));
+        if (stamp_after(hlc, origin, cur_hlc, cur_origin)) {
+            if (!base_names(my_base, cur_hlc, cur_origin)) {
                 /* written without seeing the current value: concurrent */
                 if (!json_equal(v, json_array_get(cur, 3))) {
-                    if (record_conflict(db, tbl, row_id, field, json_array_get(cur, 3), cur_hlc,
-                                        json_string_value(json_array_get(cur, 1)), v, hlc, origin, e) < 0)
+                    if (record_conflict(db, tbl, row_id, field, json_array_get(cur, 3), cur_hlc, cur_origin, v, hlc,
+                                        origin, e) < 0)
                         goto done;
                     r->conflicts++;
                 }
@@ -495,9 +537,10 @@ static int apply_change(struct db *db, const json_t *c, struct sync_report *r, s
                 /* written after seeing the current value: a later decision, which settles open conflicts */
                 goto done;
             }
-            json_object_set_new(stamps, field, json_pack("[I,s,I,O]", (json_int_t)hlc, origin, (json_int_t)my_base, v));
+            json_object_set_new(stamps, field, json_pack("[I,s,O,O]", (json_int_t)hlc, origin,
+                                                         my_base ? my_base : json_null(), v));
             changed = 1;
-        } else if (json_integer_value(json_array_get(cur, 2)) != hlc && !json_equal(v, json_array_get(cur, 3))) {
+        } else if (!base_names(json_array_get(cur, 2), hlc, origin) && !json_equal(v, json_array_get(cur, 3))) {
             /* the current value wins, and was written without seeing this one: keep this one for review */
             if (record_conflict(db, tbl, row_id, field, v, hlc, origin, json_array_get(cur, 3), cur_hlc,
                                 json_string_value(json_array_get(cur, 1)), e) < 0)
@@ -638,9 +681,18 @@ int sync_with_peer(struct db *db, const char *peer_id, const struct sync_transpo
     buf_init(&batch, SYNC_MAX_COMPRESSED_BYTES * 2);
     if (max_bytes == 0)
         max_bytes = SYNC_DEFAULT_MAX_BYTES;
-    /* pull until the peer has nothing more */
+    /* pull until the peer has nothing more; what this node already holds without a gap (its own vector)
+     * need not come again, whoever it came from */
     if ((cursor = sync_cursor_get(db, peer_id, "pull", e)) == NULL)
         goto done;
+    {
+        json_t *mine = sync_vector(db, e);
+
+        if (mine == NULL)
+            goto done;
+        cursor_merge(cursor, mine);
+        json_decref(mine);
+    }
     do {
         buf_reset(&batch);
         if (t->pull(t->ctx, cursor, max_bytes, &batch, e) < 0)
@@ -706,6 +758,14 @@ done:
     return rc;
 }
 
+/* The identity a peer acts under in the audit log. */
+static void sync_peer_caller(struct caller *c, const char *peer_id)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->username, sizeof(c->username), "peer:%.32s", peer_id);
+    snprintf(c->address, sizeof(c->address), "peer");
+}
+
 int sync_serve_pull(struct db *db, const char *peer_id, const json_t *request, struct buf *out, struct err *e)
 {
     const json_t *vector = json_object_get(request, "vector"), *max = json_object_get(request, "max_bytes");
@@ -720,8 +780,15 @@ int sync_serve_pull(struct db *db, const char *peer_id, const json_t *request, s
             return err_set(e, ERR_INVALID, "invalid_vector", "vector must map node ids to whole numbers");
     if (max && (!json_is_integer(max) || json_integer_value(max) < 1))
         return err_set(e, ERR_INVALID, "invalid_max_bytes", "max_bytes must be a positive whole number");
-    return sync_batch_build(db, peer_id, vector, max ? (size_t)json_integer_value(max) : SYNC_DEFAULT_MAX_BYTES, out,
-                            &has_more, NULL, e) < 0 ? -1 : 0;
+    int n = sync_batch_build(db, peer_id, vector, max ? (size_t)json_integer_value(max) : SYNC_DEFAULT_MAX_BYTES,
+                             out, &has_more, NULL, e);
+    struct caller peer;
+
+    if (n < 0)
+        return -1;
+    /* patient data leaves the node: one audit entry per batch, naming the peer */
+    sync_peer_caller(&peer, peer_id);
+    return audit_record(db, &peer, "sync.pull", "peer", peer_id, NULL, "ok", e);
 }
 
 json_t *sync_serve_push(struct db *db, const char *peer_id, const void *batch, size_t len, struct err *e)
@@ -729,9 +796,14 @@ json_t *sync_serve_push(struct db *db, const char *peer_id, const void *batch, s
     struct sync_report r;
     json_t *vector;
 
-    if (sync_batch_apply(db, batch, len, peer_id, &r, NULL, NULL, e) < 0)
+    struct caller peer;
+
+    sync_peer_caller(&peer, peer_id);
+    if (sync_batch_apply(db, batch, len, peer_id, &r, NULL, NULL, e) < 0) {
+        audit_record(db, &peer, "sync.push", "peer", peer_id, NULL, "failed", NULL);
         return NULL;
-    if ((vector = sync_vector(db, e)) == NULL)
+    }
+    if (audit_record(db, &peer, "sync.push", "peer", peer_id, NULL, "ok", e) < 0 || (vector = sync_vector(db, e)) == NULL)
         return NULL;
     return json_pack("{s:o,s:I,s:I,s:I,s:I,s:I}", "vector", vector, "received", (json_int_t)r.received, "applied",
                      (json_int_t)r.applied, "duplicates", (json_int_t)r.duplicates, "conflicts",
@@ -858,7 +930,7 @@ json_t *sync_conflict_resolve(struct db *db, const struct caller *who, const cha
                               struct err *e)
 {
     const struct sync_table *t;
-    json_t *c = NULL, *stamps = NULL, *value = NULL, *fields = NULL, *state = NULL, *cur;
+    json_t *c = NULL, *stamps = NULL, *value = NULL, *fields = NULL, *state = NULL, *cur, *out;
     const char *tbl, *row_id, *field, *f;
     int other;
 
@@ -908,12 +980,16 @@ json_t *sync_conflict_resolve(struct db *db, const struct caller *who, const cha
         || audit_record(db, who, "conflict.resolve", tbl, row_id, NULL, "ok", e) < 0
         || db_commit(db, e) < 0)
         goto fail;
+    /* field points into c: build the answer before letting c go */
+    out = json_pack("{s:s,s:s,s:s}", "id", id, "resolution", other ? "took_other" : "kept_current", "field", field);
     json_decref(stamps);
     json_decref(fields);
     json_decref(state);
     json_decref(value);
     json_decref(c);
-    return json_pack("{s:s,s:s,s:s}", "id", id, "resolution", other ? "took_other" : "kept_current", "field", field);
+    if (out == NULL)
+        err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    return out;
 fail:
     db_rollback(db);
     json_decref(stamps);

@@ -5,13 +5,13 @@
  * A batch is a zstd frame holding one JSON object:
  *   {"format":"sanad-batch/1", "node":"<sender node id>", "has_more":bool,
  *    "cursor":{"<origin node id>":seq,...},       -- how far the sender's log was read for this batch
- *    "changes":[["<origin node id>", seq, "table", "row id", hlc, {field: value}, {field: base hlc}], ...]}
+ *    "changes":[["<origin node id>", seq, "table", "row id", hlc, {field: value}, {field: [base hlc, "base node id"]}], ...]}
  * Changes of one origin appear in seq order. Applying a batch is one transaction and idempotent: a change
  * already held (same origin and seq) is skipped, so duplicated, re-ordered or re-sent batches are safe.
  *
  * Merge: for every field, the value of the change with the highest (hlc, origin node id) wins, whatever
  * order changes arrive in, so all nodes converge. When the incoming and the current value were written
- * concurrently (neither change's base is the other's time) and differ, the loser is kept in the conflicts
+ * concurrently (neither change's base names the other) and differ, the loser is kept in the conflicts
  * table for a person to review. A change stamped more than SYNC_FUTURE_LIMIT_MS ahead of this node's
  * clock is quarantined (kept apart, reported, not applied).
  *

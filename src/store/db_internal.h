@@ -10,7 +10,7 @@
 #include "core/err.h"
 #include "store/db.h"
 
-#define DB_STMT_CACHE 96
+#define DB_STMT_CACHE 256
 
 struct db {
     sqlite3 *conn;

@@ -12,7 +12,9 @@ PERM_C=$SRC_DIR/src/services/perm.c
 # The expected permission of every route, the status a permitted caller gets, the concrete path to
 # call and a valid body. Placeholders: @USER_ID@ a real user (the "m-target" account), @PATIENT_ID@ a
 # real patient, @NEW_PATIENT_ID@ a patient created just for this one request (for deletes), @ROLE@ the
-# caller's role (keeps created names unique).
+# caller's role (keeps created names unique). The enrolment route is public but the code is made up, so
+# its "success" is 401 invalid_code; the peer routes take no session at all, so every caller here gets
+# 401 unknown_peer (t0800-peers.sh covers signed requests).
 # Format: METHOD|PATTERN|PERMISSION|SUCCESS-STATUS|PATH|BODY
 MATRIX='GET|/healthz|public|200|/healthz|
 POST|/api/v1/session|public|201|/api/v1/session|{"username":"m-target","password":"target-password-1"}
@@ -31,7 +33,14 @@ GET|/api/v1/patients/{id}|patient.read|200|/api/v1/patients/@PATIENT_ID@|
 PATCH|/api/v1/patients/{id}|patient.write|200|/api/v1/patients/@PATIENT_ID@|{"middle_name":"@ROLE@"}
 DELETE|/api/v1/patients/{id}|patient.delete|204|/api/v1/patients/@NEW_PATIENT_ID@|
 GET|/api/v1/registration-fields|patient.read|200|/api/v1/registration-fields|
-PUT|/api/v1/registration-fields|sites.manage|200|/api/v1/registration-fields|{}'
+PUT|/api/v1/registration-fields|sites.manage|200|/api/v1/registration-fields|{}
+POST|/api/v1/peers/enroll|public|401|/api/v1/peers/enroll|{"code":"00000-00000-00000-00000-00000","node_id":"01234567-89ab-7def-8123-456789abcdef","name":"m","public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+POST|/api/v1/sync/nonce|public|200|/api/v1/sync/nonce|
+POST|/api/v1/sync/pull|peer|200|/api/v1/sync/pull|{"vector":{}}
+POST|/api/v1/sync/push|peer|200|/api/v1/sync/push|
+GET|/api/v1/sync/status|sync.manage|200|/api/v1/sync/status|
+GET|/api/v1/conflicts|sync.manage|200|/api/v1/conflicts?limit=5|
+POST|/api/v1/conflicts/{id}/resolve|sync.manage|404|/api/v1/conflicts/01234567-89ab-7def-8123-456789abcdef/resolve|{"choose":"current"}'
 
 # ---- the route table, from the source ---------------------------------------------------------------
 sed -n '/^const struct route routes\[\] *= *{/,/^};/p' "$ROUTES_C" >"$TMP/routes.block"
@@ -151,7 +160,14 @@ for r in $ROLES; do
     api "$m" "$URL" "$REQ_BODY"
     case " $allowed_perms " in
       *" $perm "*) expect_status "$code" "$r: $m $p ($perm, allowed)" ;;
-      *) expect_error 403 forbidden "$r: $m $p ($perm, denied)"; DENIED=$((DENIED + 1)) ;;
+      *" peer "*) not_ok "no role holds peer ($r does)" ;;
+      *)
+        if [ "$perm" = peer ]; then
+          expect_error 401 unknown_peer "$r: $m $p (peer: a session is not a node signature)"
+        else
+          expect_error 403 forbidden "$r: $m $p ($perm, denied)"
+          DENIED=$((DENIED + 1))
+        fi ;;
     esac
   done <"$TMP/matrix.ordered"
 done
@@ -163,6 +179,12 @@ while IFS='|' read -r m p perm code path body; do
   api "$m" "$URL" "$REQ_BODY"
   if [ "$perm" = public ]; then
     expect_status "$code" "no session: $m $p (public)"
+  elif [ "$perm" = peer ]; then
+    expect_error 401 unknown_peer "no session: $m $p (peer)"
+    TOKEN=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+    api "$m" "$URL" "$REQ_BODY"
+    TOKEN=
+    expect_error 401 unknown_peer "a bearer token is no node signature: $m $p"
   else
     expect_error 401 not_signed_in "no session: $m $p"
     TOKEN=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA

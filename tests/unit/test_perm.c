@@ -46,6 +46,7 @@ static void test_perm_names(void **state)
     static const char *const want[PERM_COUNT] = {
         [PERM_PUBLIC] = "public",
         [PERM_SESSION] = "session",
+        [PERM_PEER] = "peer",
         [PERM_USERS_MANAGE] = "users.manage",
         [PERM_SITES_MANAGE] = "sites.manage",
         [PERM_AUDIT_READ] = "audit.read",
@@ -56,6 +57,7 @@ static void test_perm_names(void **state)
         [PERM_CLINICAL_WRITE] = "clinical.write",
         [PERM_EXPORT] = "export",
         [PERM_AGGREGATE_READ] = "aggregate.read",
+        [PERM_SYNC_MANAGE] = "sync.manage",
     };
     int p, q;
 
@@ -82,19 +84,31 @@ static void test_public_and_session_for_every_role(void **state)
     }
 }
 
+/* Every permission a user can hold: PERM_PEER is for peer nodes (checked by signature), not users. */
 static void test_admin_has_everything(void **state)
 {
     int p;
 
     (void)state;
     for (p = 0; p < PERM_COUNT; p++)
-        if (!perm_allows(ROLE_ADMIN, (enum perm)p))
+        if (p != PERM_PEER && !perm_allows(ROLE_ADMIN, (enum perm)p))
             fail_msg("admin lacks %s", perm_name((enum perm)p));
+}
+
+static void test_no_role_is_a_peer(void **state)
+{
+    int r;
+
+    (void)state;
+    for (r = 0; r < ROLE_COUNT; r++)
+        if (perm_allows((enum role)r, PERM_PEER))
+            fail_msg("%s holds peer: a session would pass for a node's signature", role_name((enum role)r));
 }
 
 static void test_only_admin_administers(void **state)
 {
-    static const enum perm admin_only[] = { PERM_USERS_MANAGE, PERM_SITES_MANAGE, PERM_AUDIT_READ };
+    static const enum perm admin_only[] = { PERM_USERS_MANAGE, PERM_SITES_MANAGE, PERM_AUDIT_READ,
+                                            PERM_SYNC_MANAGE };
     size_t i;
     int r;
 
@@ -161,6 +175,7 @@ static void test_matrix_matches_security_doc(void **state)
     } doc[] = {
         { PERM_PUBLIC, "yyyyy" },
         { PERM_SESSION, "yyyyy" },
+        { PERM_PEER, "-----" },
         { PERM_USERS_MANAGE, "y----" },
         { PERM_SITES_MANAGE, "y----" },
         { PERM_AUDIT_READ, "y----" },
@@ -171,6 +186,7 @@ static void test_matrix_matches_security_doc(void **state)
         { PERM_CLINICAL_WRITE, "yy---" },
         { PERM_EXPORT, "yy---" },
         { PERM_AGGREGATE_READ, "yy-y-" },
+        { PERM_SYNC_MANAGE, "y----" },
     };
     static const enum role columns[] = { ROLE_ADMIN, ROLE_CLINICIAN, ROLE_REGISTRAR, ROLE_ANALYST, ROLE_VIEWER };
     size_t i, j;
@@ -202,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_perm_names),
         cmocka_unit_test(test_public_and_session_for_every_role),
         cmocka_unit_test(test_admin_has_everything),
+        cmocka_unit_test(test_no_role_is_a_peer),
         cmocka_unit_test(test_only_admin_administers),
         cmocka_unit_test(test_analyst_never_sees_patients),
         cmocka_unit_test(test_viewer_never_writes),
