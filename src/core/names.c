@@ -539,6 +539,91 @@ static int fold_unicode(const char *utf8, size_t n, int scripts, char *out, size
     return fold_ascii(tmp, o, out, outlen);
 }
 
+/* Folds of non-ASCII names, per thread: transliteration is the costliest step (microseconds through ICU)
+ * and the same names come again and again (a registry holds thousands of محمد). Direct-mapped on a hash
+ * of the input; names longer than a slot are folded uncached. */
+#define FOLD_CACHE_SIZE 1024
+#define FOLD_CACHE_IN 96
+#define FOLD_CACHE_OUT 128
+struct fold_entry {
+    char in[FOLD_CACHE_IN];
+    char out[FOLD_CACHE_OUT];
+    int len;
+};
+static _Thread_local struct fold_entry fold_cache[FOLD_CACHE_SIZE];
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    while (n--)
+        h = (h ^ (unsigned char)*p++) * 1099511628211ULL;
+    return h;
+}
+
+static int fold_unicode_cached(const char *utf8, size_t n, int scripts, char *out, size_t outlen)
+{
+    struct fold_entry *slot;
+    int len;
+
+    if (n >= FOLD_CACHE_IN || outlen < FOLD_CACHE_OUT)
+        return fold_unicode(utf8, n, scripts, out, outlen);
+    slot = &fold_cache[hash_bytes(utf8, n) % FOLD_CACHE_SIZE];
+    if (slot->in[0] && strncmp(slot->in, utf8, n) == 0 && slot->in[n] == '\0') {
+        memcpy(out, slot->out, (size_t)slot->len + 1);
+        return slot->len;
+    }
+    len = fold_unicode(utf8, n, scripts, out, outlen);
+    if (len >= 0 && len < FOLD_CACHE_OUT) {
+        memcpy(slot->in, utf8, n);
+        slot->in[n] = '\0';
+        memcpy(slot->out, out, (size_t)len + 1);
+        slot->len = len;
+    }
+    return len;
+}
+
+/* Fold a name of several words word by word, each through the cache: the same words recur in many
+ * combinations. Transliteration does not cross spaces, so this gives the same result as folding the
+ * whole (checked over the variant table and the demo names). */
+static int fold_words(const char *utf8, size_t n, char *out, size_t outlen)
+{
+    char word[NAMES_FOLD_MAX];
+    size_t i = 0, o = 0, w;
+    int len;
+
+    out[0] = '\0';
+    while (i < n) {
+        while (i < n && utf8[i] == ' ')
+            i++;
+        for (w = 0; i + w < n && utf8[i + w] != ' '; w++)
+            ;
+        if (w == 0)
+            break;
+        if (w >= NAMES_INPUT_MAX)
+            return -1;
+        {
+            char in[NAMES_INPUT_MAX + 1];
+
+            memcpy(in, utf8 + i, w);
+            in[w] = '\0';
+            len = names_fold(in, word, sizeof(word));
+        }
+        if (len < 0)
+            return -1;
+        i += w;
+        if (len == 0)
+            continue;
+        if (o + (o ? 1 : 0) + (size_t)len + 1 > outlen)
+            break;      /* cut at a word, like the whole-name fold */
+        if (o)
+            out[o++] = ' ';
+        memcpy(out + o, word, (size_t)len + 1);
+        o += (size_t)len;
+    }
+    return (int)o;
+}
+
 int names_fold(const char *utf8, char *out, size_t outlen)
 {
     const unsigned char *s = (const unsigned char *)utf8;
@@ -566,7 +651,9 @@ int names_fold(const char *utf8, char *out, size_t outlen)
     }
     if (ascii)
         return fold_ascii(utf8, n, out, outlen);
-    return fold_unicode(utf8, n, scripts, out, outlen);
+    if (memchr(utf8, ' ', n))
+        return fold_words(utf8, n, out, outlen);
+    return fold_unicode_cached(utf8, n, scripts, out, outlen);
 }
 
 /* ---------------------------------------------------------------------------------------------------------
@@ -803,7 +890,41 @@ int names_tokens(const char *folded, struct names_tokens *out)
  * letters merge. Output is at most as long as the input.
  */
 
+static int canon_token_uncached(const char *t, char *out, size_t outlen);
+
+/* Canonical spellings, per thread: every key and every similarity needs them, for the same few thousand
+ * name words. Direct-mapped; a word or spelling longer than a slot is computed uncached. */
+#define CANON_CACHE_SIZE 2048
+struct canon_entry {
+    char tok[NAMES_TOKEN_MAX];
+    char canon[NAMES_TOKEN_MAX * 2];
+    int len;
+};
+static _Thread_local struct canon_entry canon_cache[CANON_CACHE_SIZE];
+
 static int canon_token(const char *t, char *out, size_t outlen)
+{
+    size_t n = strlen(t);
+    struct canon_entry *slot;
+    int len;
+
+    if (n >= NAMES_TOKEN_MAX || outlen < sizeof(slot->canon))
+        return canon_token_uncached(t, out, outlen);
+    slot = &canon_cache[hash_bytes(t, n) % CANON_CACHE_SIZE];
+    if (slot->tok[0] && strcmp(slot->tok, t) == 0) {
+        memcpy(out, slot->canon, (size_t)slot->len + 1);
+        return slot->len;
+    }
+    len = canon_token_uncached(t, out, outlen);
+    if (len >= 0 && (size_t)len < sizeof(slot->canon)) {
+        memcpy(slot->tok, t, n + 1);
+        memcpy(slot->canon, out, (size_t)len + 1);
+        slot->len = len;
+    }
+    return len;
+}
+
+static int canon_token_uncached(const char *t, char *out, size_t outlen)
 {
     char a[NAMES_TOKEN_MAX * 2];
     size_t n = 0, i, o;

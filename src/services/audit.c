@@ -52,14 +52,25 @@ static void copy(char *dst, size_t n, const char *src)
 int audit_record(struct db *db, const struct caller *who, const char *action, const char *entity_type,
                  const char *entity_id, const char *site_id, const char *outcome, struct err *e)
 {
+    return audit_record_in(db, NULL, who, action, entity_type, entity_id, site_id, outcome, e);
+}
+
+int audit_record_in(struct db *db, struct audit_head *head, const struct caller *who, const char *action,
+                    const char *entity_type, const char *entity_id, const char *site_id, const char *outcome,
+                    struct err *e)
+{
     struct audit_row r;
     int own_tx = !db_in_transaction(db);
 
     memset(&r, 0, sizeof(r));
     if (own_tx && db_begin_write(db, e) < 0)
         return -1;
-    if (store_audit_last(db, &r.seq, r.prev_hash, e) < 0)
+    if (head && head->ready) {
+        r.seq = head->seq;
+        memcpy(r.prev_hash, head->hash, sizeof(r.prev_hash));
+    } else if (store_audit_last(db, &r.seq, r.prev_hash, e) < 0) {
         goto fail;
+    }
     if (r.seq == 0)
         copy(r.prev_hash, sizeof(r.prev_hash), genesis);
     r.seq++;
@@ -80,6 +91,11 @@ int audit_record(struct db *db, const struct caller *who, const char *action, co
     audit_row_hash(&r, r.prev_hash, r.hash);
     if (store_audit_insert(db, &r, e) < 0)
         goto fail;
+    if (head && !own_tx) {
+        head->ready = 1;
+        head->seq = r.seq;
+        memcpy(head->hash, r.hash, sizeof(head->hash));
+    }
     if (own_tx && db_commit(db, e) < 0)
         return -1;
     return 0;

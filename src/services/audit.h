@@ -24,6 +24,19 @@
 int audit_record(struct db *db, const struct caller *who, const char *action, const char *entity_type,
                  const char *entity_id, const char *site_id, const char *outcome, struct err *e);
 
+/* The head of the chain as known inside one write transaction, so that a batch appending many entries
+ * (an import) does not read it back each time. Zero-initialise per transaction. */
+struct audit_head {
+    int ready;
+    int64_t seq;
+    char hash[CRYPTO_HASH_HEX_LEN];
+};
+
+/* audit_record() inside the caller's write transaction, carrying the chain head in *head. */
+int audit_record_in(struct db *db, struct audit_head *head, const struct caller *who, const char *action,
+                    const char *entity_type, const char *entity_id, const char *site_id, const char *outcome,
+                    struct err *e);
+
 /* The chain hash of one row given its predecessor's hash (exposed for tests). */
 void audit_row_hash(const struct audit_row *r, const char *prev_hash, char out[CRYPTO_HASH_HEX_LEN]);
 

@@ -405,7 +405,13 @@ static size_t record_terms(const json_t *p, const json_t *config, const char *na
     return n;
 }
 
-/* The terms of a record as the store wants them; n is 0 for a deleted record (it leaves the index). */
+static int term_compare(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The terms of a record as the store wants them, each once; n is 0 for a deleted record (it leaves the
+ * index). */
 static size_t record_index(struct db *db, const json_t *p, json_t *cache, int old, char name_fold[512],
                            char terms[][TERM_LEN], const char **tptr, struct err *e)
 {
@@ -419,6 +425,16 @@ static size_t record_index(struct db *db, const json_t *p, json_t *cache, int ol
     for (i = 0; i < n; i++)
         tptr[i] = terms[i];
     json_decref(config);
+    /* names in two scripts often give the same words and keys: each term once */
+    if (n > 1) {
+        size_t j = 0;
+
+        qsort(tptr, n, sizeof(*tptr), term_compare);
+        for (i = 1; i < n; i++)
+            if (strcmp(tptr[i], tptr[j]) != 0)
+                tptr[++j] = tptr[i];
+        n = j + 1;
+    }
     return n;
 }
 
@@ -1629,8 +1645,8 @@ int patients_import_row(struct patient_import *imp, const json_t *row, int64_t r
                && identifiers_unique(imp->db, id, changes, &re) == 0) {
         if (changelog_record(imp->db, &imp->tx, PATIENT_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
             || store_fields(imp->db, id, changes, now_ms(), imp->configs, e) < 0
-            || audit_record(imp->db, imp->who, "patient.create", "patient", id,
-                            json_string_value(json_object_get(changes, "site_id")), "ok", e) < 0) {
+            || audit_record_in(imp->db, &imp->audit, imp->who, "patient.create", "patient", id,
+                               json_string_value(json_object_get(changes, "site_id")), "ok", e) < 0) {
             json_decref(changes);
             return -1;      /* storage failure: the caller finishes, which rolls everything back */
         }

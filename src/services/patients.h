@@ -20,6 +20,7 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "services/audit.h"
 #include "services/changelog.h"
 #include "services/caller.h"
 #include "store/db.h"
@@ -66,6 +67,7 @@ struct patient_import {
     const struct caller *who;
     int skip_bad;
     struct changelog_tx tx;
+    struct audit_head audit;
     json_t *errors;
     json_t *configs;        /* registration config per site, read once per batch */
     int64_t created, failed;
