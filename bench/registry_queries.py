@@ -236,7 +236,7 @@ class Api:
 
     def __init__(self, port, token):
         self.port, self.token = port, token
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 
     def call(self, method, path, body=None):
         """(status, parsed JSON, seconds); the time covers sending the request and reading the whole reply."""
@@ -252,7 +252,7 @@ class Api:
         dt = time.perf_counter() - t0
         if resp.getheader("Connection", "").lower() == "close":
             self.conn.close()
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         return resp.status, json.loads(raw) if raw else None, dt
 
 

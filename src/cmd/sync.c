@@ -113,6 +113,11 @@ int cmd_sync(int argc, char **argv)
         return 2;
     if (db_open(dir, 0, &db, &e) < 0)
         return cmd_fail(&e);
+    /* a first sync writes a whole hub's records: room for the index pages it touches */
+    if (db_set_cache_mb(db, 64, &e) < 0) {
+        db_close(db);
+        return cmd_fail(&e);
+    }
     if (only) {
         if (peers_get_by_name(db, only, &one, &e) < 0) {
             db_close(db);

@@ -53,17 +53,13 @@ struct vector_state {
     int failed;
 };
 
-static int vector_add(const char *origin, int64_t max_seq, int64_t count, void *ctx)
+static int vector_add(const char *origin, int64_t max_seq, int64_t contiguous, void *ctx)
 {
     struct vector_state *s = ctx;
-    int64_t seq = max_seq;
 
     /* a log with a hole (changes received out of order, or filtered upstream) counts up to the hole */
-    if (count != max_seq && store_origin_contiguous(s->db, origin, &seq, s->e) < 0) {
-        s->failed = 1;
-        return 1;
-    }
-    json_object_set_new(s->v, origin, json_integer(seq));
+    (void)max_seq;
+    json_object_set_new(s->v, origin, json_integer(contiguous));
     return 0;
 }
 
@@ -566,8 +562,24 @@ done:
     return rc;
 }
 
+static void cursor_merge(json_t *cursor, const json_t *more);
+
+/* sync_batch_apply(), and for a pulled batch (pull_peer set) the cursors saved in the same transaction:
+ * the pull cursor moves on with the data it covers, and what the peer holds (its vector, carried by the
+ * batch) need not be pushed to it. *vector_out (may be NULL) receives the sender's vector. */
+static int batch_apply(struct db *db, const void *data, size_t len, const char *from_node, const char *pull_peer,
+                       struct sync_report *r, json_t **cursor_out, int *has_more, json_t **vector_out,
+                       struct err *e);
+
 int sync_batch_apply(struct db *db, const void *data, size_t len, const char *from_node, struct sync_report *r,
                      json_t **cursor_out, int *has_more, struct err *e)
+{
+    return batch_apply(db, data, len, from_node, NULL, r, cursor_out, has_more, NULL, e);
+}
+
+static int batch_apply(struct db *db, const void *data, size_t len, const char *from_node, const char *pull_peer,
+                       struct sync_report *r, json_t **cursor_out, int *has_more, json_t **vector_out,
+                       struct err *e)
 {
     json_t *b = batch_decode(data, len, e), *c;
     int64_t alias, limit = now_ms() + SYNC_FUTURE_LIMIT_MS, max_hlc = 0;
@@ -578,6 +590,8 @@ int sync_batch_apply(struct db *db, const void *data, size_t len, const char *fr
     memset(r, 0, sizeof(*r));
     if (cursor_out)
         *cursor_out = NULL;
+    if (vector_out)
+        *vector_out = NULL;
     if (b == NULL)
         return -1;
     if (db_begin_write(db, e) < 0)
@@ -626,12 +640,21 @@ int sync_batch_apply(struct db *db, const void *data, size_t len, const char *fr
                 goto fail;
         }
     }
+    if (pull_peer) {
+        const json_t *vec = json_object_get(b, "vector");
+
+        if (sync_cursor_save(db, pull_peer, "pull", json_object_get(b, "cursor"), e) < 0
+            || (json_is_object(vec) && sync_cursor_save(db, pull_peer, "push", vec, e) < 0))
+            goto fail;
+    }
     if (db_commit(db, e) < 0)
         goto fail_free;
     if (cursor_out)
         *cursor_out = json_incref(json_object_get(b, "cursor"));
     if (has_more)
         *has_more = json_is_true(json_object_get(b, "has_more"));
+    if (vector_out && json_is_object(json_object_get(b, "vector")))
+        *vector_out = json_incref(json_object_get(b, "vector"));
     json_decref(b);
     return 0;
 fail:
@@ -655,26 +678,12 @@ static void cursor_merge(json_t *cursor, const json_t *more)
             json_object_set(cursor, origin, v);
 }
 
-/* The vector a batch carries (the sender's), or NULL. */
-static json_t *batch_vector(const void *data, size_t len)
-{
-    struct err ignored;
-    json_t *b = batch_decode(data, len, &ignored), *v;
-
-    if (b == NULL)
-        return NULL;
-    v = json_object_get(b, "vector");
-    v = json_is_object(v) ? json_incref(v) : NULL;
-    json_decref(b);
-    return v;
-}
-
 int sync_with_peer(struct db *db, const char *peer_id, const struct sync_transport *t, size_t max_bytes,
                    struct sync_summary *s, struct err *e)
 {
     struct sync_report r;
     struct buf batch;
-    json_t *cursor = NULL, *bcursor = NULL, *peer_vector = NULL;
+    json_t *cursor = NULL, *bcursor = NULL;
     int has_more, n, rc = -1;
 
     memset(s, 0, sizeof(*s));
@@ -699,19 +708,14 @@ int sync_with_peer(struct db *db, const char *peer_id, const struct sync_transpo
             goto done;
         s->batches_in++;
         s->bytes_in += (int64_t)batch.len;
-        if (sync_batch_apply(db, batch.data, batch.len, peer_id, &r, &bcursor, &has_more, e) < 0)
+        if (batch_apply(db, batch.data, batch.len, peer_id, peer_id, &r, &bcursor, &has_more, NULL, e) < 0)
             goto done;
         s->pulled.received += r.received;
         s->pulled.applied += r.applied;
         s->pulled.duplicates += r.duplicates;
         s->pulled.conflicts += r.conflicts;
         s->pulled.quarantined += r.quarantined;
-        /* the peer holds what its vector says: nothing below it needs pushing */
-        json_decref(peer_vector);
-        peer_vector = batch_vector(batch.data, batch.len);
-        if (sync_cursor_save(db, peer_id, "pull", bcursor, e) < 0
-            || (peer_vector && sync_cursor_save(db, peer_id, "push", peer_vector, e) < 0))
-            goto done;
+        /* batch_apply saved the cursors with the data */
         cursor_merge(cursor, bcursor);
         json_decref(bcursor);
         bcursor = NULL;
@@ -753,7 +757,6 @@ int sync_with_peer(struct db *db, const char *peer_id, const struct sync_transpo
 done:
     json_decref(cursor);
     json_decref(bcursor);
-    json_decref(peer_vector);
     buf_free(&batch);
     return rc;
 }

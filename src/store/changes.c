@@ -64,6 +64,53 @@ int store_change_last_seq(struct db *db, int64_t origin, int64_t *seq, struct er
     return scalar_int64(db, st, seq, "last change seq", e);
 }
 
+/* Keep origins.contiguous, the version vector, current as changes arrive: a change right after it moves
+ * it on, over any changes already held beyond (a gap being filled). One indexed lookup per change,
+ * instead of counting the whole log on every sync request. */
+static int origin_advance(struct db *db, int64_t origin, int64_t seq, struct err *e)
+{
+    static const char get[] = "SELECT contiguous FROM origins WHERE n = $1";
+    static const char next[] = "SELECT 1 FROM changes WHERE origin = $1 AND seq = $2";
+    static const char set[] = "UPDATE origins SET contiguous = $2 WHERE n = $1";
+    sqlite3_stmt *st = db_stmt(db, get, e);
+    int64_t c = 0;
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, origin);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        c = sqlite3_column_int64(st, 0);
+    db_stmt_done(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_fail(db, "read contiguous seq", e);
+    if (seq != c + 1)
+        return 0;
+    c = seq;
+    for (;;) {
+        if ((st = db_stmt(db, next, e)) == NULL)
+            return -1;
+        sqlite3_bind_int64(st, 1, origin);
+        sqlite3_bind_int64(st, 2, c + 1);
+        rc = sqlite3_step(st);
+        db_stmt_done(st);
+        if (rc == SQLITE_ROW)
+            c++;
+        else if (rc == SQLITE_DONE)
+            break;
+        else
+            return db_fail(db, "probe next seq", e);
+    }
+    if ((st = db_stmt(db, set, e)) == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, origin);
+    sqlite3_bind_int64(st, 2, c);
+    rc = sqlite3_step(st);
+    db_stmt_done(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "advance contiguous seq", e);
+}
+
 int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *tbl, const char *row_id,
                         int64_t hlc, const char *fields_json, const char *base_json, struct err *e)
 {
@@ -83,7 +130,9 @@ int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *
     db_bind_text(st, 7, base_json);
     rc = sqlite3_step(st);
     db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "append change", e);
+    if (rc != SQLITE_DONE)
+        return db_fail(db, "append change", e);
+    return origin_advance(db, origin, seq, e);
 }
 
 int store_change_max_hlc(struct db *db, int64_t *hlc, struct err *e)
@@ -173,10 +222,10 @@ int store_changes_after(struct db *db, const char *origin_node, int64_t after, i
 
 int store_origins_scan(struct db *db, store_origin_cb cb, void *ctx, struct err *e)
 {
-    /* per origin: its newest seq from the primary key, and how many it holds (equal when there is no gap) */
+    /* per origin: its newest seq from the primary key, and the gap-free position kept in origins */
     static const char sql[] = "SELECT o.node_id,"
                               " (SELECT max(seq) FROM changes WHERE origin = o.n),"
-                              " (SELECT count(*) FROM changes WHERE origin = o.n)"
+                              " o.contiguous"
                               " FROM origins o ORDER BY o.node_id";
     sqlite3_stmt *st = db_stmt(db, sql, e);
     int rc;
@@ -194,25 +243,4 @@ int store_origins_scan(struct db *db, store_origin_cb cb, void *ctx, struct err 
     }
     db_stmt_done(st);
     return rc == SQLITE_DONE ? 0 : db_fail(db, "scan origins", e);
-}
-
-int store_origin_contiguous(struct db *db, const char *origin_node, int64_t *seq, struct err *e)
-{
-    /* the smallest held seq whose successor is missing; 0 when seq 1 itself is missing */
-    static const char sql[] = "SELECT CASE WHEN EXISTS (SELECT 1 FROM changes WHERE origin = o.n AND seq = 1)"
-                              " THEN (SELECT min(c.seq) FROM changes c WHERE c.origin = o.n AND NOT EXISTS"
-                              " (SELECT 1 FROM changes d WHERE d.origin = c.origin AND d.seq = c.seq + 1))"
-                              " ELSE 0 END FROM origins o WHERE o.node_id = $1";
-    sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
-
-    *seq = 0;
-    if (st == NULL)
-        return -1;
-    db_bind_text(st, 1, origin_node);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *seq = sqlite3_column_int64(st, 0);
-    db_stmt_done(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, "contiguous seq", e);
 }

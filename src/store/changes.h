@@ -41,10 +41,9 @@ typedef int (*store_log_cb)(const char *origin_node, int64_t seq, const char *tb
 int store_changes_after(struct db *db, const char *origin_node, int64_t after, int64_t limit, store_log_cb cb,
                         void *ctx, struct err *e);
 
-/* Every origin in the log with its highest seq, count of changes: cb(node id, max seq, count, ctx). */
+/* Every origin in the log with its highest seq and its highest seq with no gap below it:
+ * cb(node id, max seq, contiguous seq, ctx). */
 typedef int (*store_origin_cb)(const char *origin_node, int64_t max_seq, int64_t count, void *ctx);
 int store_origins_scan(struct db *db, store_origin_cb cb, void *ctx, struct err *e);
-/* The highest seq of an origin with no gap below it (for a log with holes). */
-int store_origin_contiguous(struct db *db, const char *origin_node, int64_t *seq, struct err *e);
 
 #endif

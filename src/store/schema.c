@@ -67,7 +67,8 @@ static const char *const migrations[] = {
     /* 2: the replicated change log, the patient registry and its search terms */
     "CREATE TABLE origins ("
     "  n INTEGER PRIMARY KEY,"             /* local short alias of a node id, to keep change rows small */
-    "  node_id TEXT NOT NULL UNIQUE"
+    "  node_id TEXT NOT NULL UNIQUE,"
+    "  contiguous INTEGER NOT NULL DEFAULT 0"  /* highest seq held with no gap below it (the version vector) */
     ");"
     "CREATE TABLE changes ("
     "  origin INTEGER NOT NULL REFERENCES origins(n),"
