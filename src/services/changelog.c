@@ -45,6 +45,7 @@ static int changelog_clock_floor(struct db *db, struct err *e)
 
 struct stamps_state {
     json_t *stamps;
+    json_t *seen;       /* {field: {"hlc:node": true}} of every change some base names, or NULL */
     int failed;
 };
 
@@ -61,6 +62,19 @@ static int stamps_add(const char *origin_node, int64_t hlc, const char *fields_j
         st->failed = 1;
         return 1;
     }
+    if (st->seen) {
+        json_t *b, *set;
+        char key[64];
+
+        json_object_foreach(base, field, b) {
+            set = json_object_get(st->seen, field);
+            if (set == NULL)
+                json_object_set_new(st->seen, field, set = json_object());
+            snprintf(key, sizeof(key), "%lld:%.40s", (long long)json_integer_value(json_array_get(b, 0)),
+                     json_string_value(json_array_get(b, 1)) ? json_string_value(json_array_get(b, 1)) : "");
+            json_object_set_new(set, key, json_true());
+        }
+    }
     json_object_foreach(fields, field, v) {
         cur = json_object_get(st->stamps, field);
         if (cur == NULL || hlc > json_integer_value(json_array_get(cur, 0))
@@ -75,17 +89,36 @@ static int stamps_add(const char *origin_node, int64_t hlc, const char *fields_j
     return 0;
 }
 
-json_t *changelog_stamps(struct db *db, const char *tbl, const char *row_id, struct err *e)
+json_t *changelog_stamps_seen(struct db *db, const char *tbl, const char *row_id, json_t **seen, struct err *e)
 {
-    struct stamps_state st = { json_object(), 0 };
+    struct stamps_state st = { json_object(), seen ? json_object() : NULL, 0 };
 
-    if (st.stamps == NULL || store_changes_of_row(db, tbl, row_id, stamps_add, &st, e) < 0 || st.failed) {
+    if (seen)
+        *seen = NULL;
+    if (st.stamps == NULL || (seen && st.seen == NULL) || store_changes_of_row(db, tbl, row_id, stamps_add, &st, e) < 0
+        || st.failed) {
         if (st.failed)
             err_set(e, ERR_INTERNAL, "corrupt_change", "a change of %s %s is unreadable", tbl, row_id);
         json_decref(st.stamps);
+        json_decref(st.seen);
         return NULL;
     }
+    if (seen)
+        *seen = st.seen;
     return st.stamps;
+}
+
+json_t *changelog_stamps(struct db *db, const char *tbl, const char *row_id, struct err *e)
+{
+    return changelog_stamps_seen(db, tbl, row_id, NULL, e);
+}
+
+int changelog_seen(const json_t *seen, const char *field, int64_t hlc, const char *node)
+{
+    char key[64];
+
+    snprintf(key, sizeof(key), "%lld:%.40s", (long long)hlc, node ? node : "");
+    return json_object_get(json_object_get(seen, field), key) != NULL;
 }
 
 int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, const char *row_id,

@@ -40,6 +40,11 @@ int changelog_record(struct db *db, struct changelog_tx *tx, const char *tbl, co
  * {field: [hlc, "origin node id", [base hlc, "base node"] of that change for the field or null, value]}.
  * A new reference; NULL with *e set on failure. */
 json_t *changelog_stamps(struct db *db, const char *tbl, const char *row_id, struct err *e);
+/* The same, and in *seen every change (per field) that a later change's base names: values someone
+ * replaced knowingly. */
+json_t *changelog_stamps_seen(struct db *db, const char *tbl, const char *row_id, json_t **seen, struct err *e);
+/* Was the change (hlc, node) of field seen (named by a base) according to a changelog_stamps_seen() set? */
+int changelog_seen(const json_t *seen, const char *field, int64_t hlc, const char *node);
 
 /* This node's id (from the database), into out. */
 int changelog_node_id(struct db *db, char out[37], struct err *e);

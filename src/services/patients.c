@@ -1765,6 +1765,21 @@ int patients_site_of(struct db *db, const char *id, char site[ID_LEN], struct er
     return found;
 }
 
+/* Is field one this version of the patient record knows (whatever its value)? */
+static int is_known_field(const char *field)
+{
+    static const char *const known[] = { "site_id", "given_name", "family_name", "middle_name", "name_original",
+                                         "sex", "birth_date", "birth_precision", "nationality", "preferred_language",
+                                         "address", "camp", "shelter", "other_names", "languages", "phones",
+                                         "deleted" };
+    size_t i;
+
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(field, known[i]) == 0)
+            return 1;
+    return strncmp(field, "identifiers.", 12) == 0 || strncmp(field, "custom.", 7) == 0;
+}
+
 int patients_check_fields(const json_t *fields, struct err *e)
 {
     static const char *const text[] = { "site_id", "given_name", "family_name", "middle_name", "name_original",
@@ -1794,6 +1809,18 @@ int patients_check_fields(const json_t *fields, struct err *e)
         if (!ok && strncmp(field, "custom.", 7) == 0)
             ok = strlen(field) <= 7 + 32 && !json_is_object(v) && !json_is_array(v)
                  && (!json_is_string(v) || json_string_length(v) <= 2000);
+        /* a field a newer node added: kept in the log and passed on (this node stores what it knows), as long
+         * as it is plainly named and small; refusing it would stop sync with every newer node */
+        if (!ok && !is_known_field(field)) {
+            size_t k, len = strlen(field);
+            char *dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+            ok = len > 0 && len <= 64 && dump && strlen(dump) <= 4000;
+            for (k = 0; ok && k < len; k++)
+                ok = (field[k] >= 'a' && field[k] <= 'z') || (field[k] >= '0' && field[k] <= '9') || field[k] == '_'
+                     || field[k] == '.';
+            free(dump);
+        }
         if (!ok)
             return err_set(e, ERR_INVALID, "invalid_change", "a patient change has an unknown or malformed field '%.60s'",
                            field);

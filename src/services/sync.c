@@ -391,7 +391,11 @@ static json_t *batch_decode(const void *data, size_t len, struct err *e)
     fmt = json_string_value(json_object_get(b, "format"));
     changes = json_object_get(b, "changes");
     if (fmt == NULL || strcmp(fmt, SYNC_BATCH_FORMAT) != 0) {
-        err_set(e, ERR_INVALID, "unsupported_batch", "the batch format is not %s; upgrade sanad", SYNC_BATCH_FORMAT);
+        if (json_is_object(b) && fmt != NULL)
+            err_set(e, ERR_INVALID, "unsupported_batch", "the batch format is %.32s, not %s; upgrade sanad", fmt,
+                    SYNC_BATCH_FORMAT);
+        else
+            err_set(e, ERR_INVALID, "invalid_batch", "the batch is not a %s object", SYNC_BATCH_FORMAT);
         goto bad;
     }
     if (!id_valid(json_string_value(json_object_get(b, "node"))) || !json_is_boolean(json_object_get(b, "has_more"))
@@ -487,6 +491,7 @@ static int apply_change(struct db *db, const json_t *c, struct sync_report *r, s
     const char *row_id = json_string_value(json_array_get(c, 3)), *field;
     int64_t seq = json_integer_value(json_array_get(c, 1)), hlc = json_integer_value(json_array_get(c, 4));
     json_t *fields = json_array_get(c, 5), *base = json_array_get(c, 6), *stamps = NULL, *cur, *v, *state = NULL;
+    json_t *seen = NULL;
     const struct sync_table *t = table_find(tbl);
     char *ftext = NULL, *btext = NULL;
     int64_t alias, cur_hlc;
@@ -498,7 +503,7 @@ static int apply_change(struct db *db, const json_t *c, struct sync_report *r, s
         return -1;
     if (store_origin_alias(db, origin, &alias, e) < 0)
         return -1;
-    if ((stamps = changelog_stamps(db, tbl, row_id, e)) == NULL)
+    if ((stamps = changelog_stamps_seen(db, tbl, row_id, &seen, e)) == NULL)
         return -1;
     ftext = json_dumps(fields, JSON_COMPACT);
     btext = json_dumps(base, JSON_COMPACT);
@@ -521,7 +526,9 @@ static int apply_change(struct db *db, const json_t *c, struct sync_report *r, s
         cur_hlc = json_integer_value(json_array_get(cur, 0));
         cur_origin = json_string_value(json_array_get(cur, 1));
         if (stamp_after(hlc, origin, cur_hlc, cur_origin)) {
-            if (!base_names(my_base, cur_hlc, cur_origin)) {
+            /* the current value is lost unseen only if no change (this one or any other) replaced it
+             * knowingly */
+            if (!base_names(my_base, cur_hlc, cur_origin) && !changelog_seen(seen, field, cur_hlc, cur_origin)) {
                 /* written without seeing the current value: concurrent */
                 if (!json_equal(v, json_array_get(cur, 3))) {
                     if (record_conflict(db, tbl, row_id, field, json_array_get(cur, 3), cur_hlc, cur_origin, v, hlc,
@@ -536,7 +543,8 @@ static int apply_change(struct db *db, const json_t *c, struct sync_report *r, s
             json_object_set_new(stamps, field, json_pack("[I,s,O,O]", (json_int_t)hlc, origin,
                                                          my_base ? my_base : json_null(), v));
             changed = 1;
-        } else if (!base_names(json_array_get(cur, 2), hlc, origin) && !json_equal(v, json_array_get(cur, 3))) {
+        } else if (!base_names(json_array_get(cur, 2), hlc, origin) && !changelog_seen(seen, field, hlc, origin)
+                   && !json_equal(v, json_array_get(cur, 3))) {
             /* the current value wins, and was written without seeing this one: keep this one for review */
             if (record_conflict(db, tbl, row_id, field, v, hlc, origin, json_array_get(cur, 3), cur_hlc,
                                 json_string_value(json_array_get(cur, 1)), e) < 0)
@@ -556,6 +564,7 @@ static int apply_change(struct db *db, const json_t *c, struct sync_report *r, s
     rc = 0;
 done:
     json_decref(stamps);
+    json_decref(seen);
     json_decref(state);
     free(ftext);
     free(btext);
