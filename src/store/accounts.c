@@ -20,20 +20,6 @@ static void user_from_row(sqlite3_stmt *st, int c, struct user_row *u)
     u->password_changed_at = sqlite3_column_int64(st, c + 8);
 }
 
-/* Step a statement that returns no rows; reset it whatever happens. */
-static int step_done(struct db *db, sqlite3_stmt *st, const char *what, struct err *e)
-{
-    int rc = sqlite3_step(st);
-
-    db_stmt_done(st);
-    if (rc != SQLITE_DONE) {
-        if ((rc & 0xff) == SQLITE_CONSTRAINT)
-            return err_set(e, ERR_CONFLICT, "already_exists", "a record with the same unique value already exists");
-        return db_fail(db, what, e);
-    }
-    return 0;
-}
-
 int store_user_insert(struct db *db, const struct user_row *u, struct err *e)
 {
     static const char sql[] = "INSERT INTO users (" USER_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
@@ -50,7 +36,7 @@ int store_user_insert(struct db *db, const struct user_row *u, struct err *e)
     sqlite3_bind_int64(st, 7, u->created_at);
     sqlite3_bind_int64(st, 8, u->updated_at);
     sqlite3_bind_int64(st, 9, u->password_changed_at);
-    return step_done(db, st, "insert user", e);
+    return db_step_done(db, st, "insert user", e);
 }
 
 int store_user_update(struct db *db, const struct user_row *u, struct err *e)
@@ -68,7 +54,7 @@ int store_user_update(struct db *db, const struct user_row *u, struct err *e)
     sqlite3_bind_int(st, 5, u->disabled);
     sqlite3_bind_int64(st, 6, u->updated_at);
     sqlite3_bind_int64(st, 7, u->password_changed_at);
-    return step_done(db, st, "update user", e);
+    return db_step_done(db, st, "update user", e);
 }
 
 static int user_get_by(struct db *db, const char *sql, const char *key, struct user_row *out, struct err *e)
@@ -167,7 +153,7 @@ int store_user_sites_set(struct db *db, const char *user_id, char sites[][ID_LEN
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, user_id);
-    if (step_done(db, st, "clear user sites", e) < 0)
+    if (db_step_done(db, st, "clear user sites", e) < 0)
         return -1;
     for (i = 0; i < n; i++) {
         st = db_stmt(db, ins, e);
@@ -201,7 +187,7 @@ int store_session_insert(struct db *db, const struct session_row *s, const char 
     sqlite3_bind_int64(st, 5, s->last_seen_at);
     sqlite3_bind_int64(st, 6, s->expires_at);
     db_bind_text(st, 7, address);
-    return step_done(db, st, "insert session", e);
+    return db_step_done(db, st, "insert session", e);
 }
 
 int store_session_get(struct db *db, const char *token_hash, struct session_row *s, struct user_row *u,
@@ -240,7 +226,7 @@ static int exec_one_key(struct db *db, const char *sql, const char *key, const c
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, key);
-    return step_done(db, st, what, e);
+    return db_step_done(db, st, what, e);
 }
 
 int store_session_touch(struct db *db, const char *token_hash, int64_t at, struct err *e)
@@ -252,7 +238,7 @@ int store_session_touch(struct db *db, const char *token_hash, int64_t at, struc
         return -1;
     db_bind_text(st, 1, token_hash);
     sqlite3_bind_int64(st, 2, at);
-    return step_done(db, st, "touch session", e);
+    return db_step_done(db, st, "touch session", e);
 }
 
 int store_session_delete(struct db *db, const char *token_hash, struct err *e)
@@ -278,7 +264,7 @@ int store_sessions_purge(struct db *db, int64_t now, int64_t idle_ms, struct err
         return -1;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, now - idle_ms);
-    return step_done(db, st, "purge sessions", e);
+    return db_step_done(db, st, "purge sessions", e);
 }
 
 int store_throttle_get(struct db *db, const char *key, int64_t *failures, int64_t *last_failure_at,
@@ -319,7 +305,7 @@ int store_throttle_put(struct db *db, const char *key, int64_t failures, int64_t
     sqlite3_bind_int64(st, 2, failures);
     sqlite3_bind_int64(st, 3, last_failure_at);
     sqlite3_bind_int64(st, 4, locked_until);
-    return step_done(db, st, "put throttle", e);
+    return db_step_done(db, st, "put throttle", e);
 }
 
 int store_throttle_clear(struct db *db, const char *key, struct err *e)

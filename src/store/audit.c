@@ -27,7 +27,6 @@ int store_audit_insert(struct db *db, const struct audit_row *r, struct err *e)
         "INSERT INTO audit_log (seq, at, user_id, username, action, entity_type, entity_id, site_id, address, "
         "request_id, outcome, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
@@ -44,9 +43,7 @@ int store_audit_insert(struct db *db, const struct audit_row *r, struct err *e)
     db_bind_text(st, 11, r->outcome);
     db_bind_text(st, 12, r->prev_hash);
     db_bind_text(st, 13, r->hash);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "append audit", e);
+    return db_step_done(db, st, "append audit", e);
 }
 
 int store_audit_scan(struct db *db, int64_t after, int64_t limit, store_audit_cb cb, void *ctx, struct err *e)

@@ -4,17 +4,6 @@
 #include "store/changes.h"
 #include "store/db_internal.h"
 
-static int scalar_int64(struct db *db, sqlite3_stmt *st, int64_t *out, const char *what, struct err *e)
-{
-    int rc = sqlite3_step(st);
-
-    *out = 0;
-    if (rc == SQLITE_ROW)
-        *out = sqlite3_column_int64(st, 0);
-    db_stmt_done(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, what, e);
-}
-
 int store_origin_alias(struct db *db, const char *node_id, int64_t *alias, struct err *e)
 {
     static const char ins[] = "INSERT INTO origins (node_id) VALUES ($1) ON CONFLICT (node_id) DO NOTHING";
@@ -32,7 +21,7 @@ int store_origin_alias(struct db *db, const char *node_id, int64_t *alias, struc
     if ((st = db_stmt(db, sel, e)) == NULL)
         return -1;
     db_bind_text(st, 1, node_id);
-    return scalar_int64(db, st, alias, "get origin", e);
+    return db_step_int64(db, st, alias, "get origin", e);
 }
 
 int store_origin_node(struct db *db, int64_t alias, char node_id[ID_LEN], struct err *e)
@@ -61,7 +50,7 @@ int store_change_last_seq(struct db *db, int64_t origin, int64_t *seq, struct er
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, origin);
-    return scalar_int64(db, st, seq, "last change seq", e);
+    return db_step_int64(db, st, seq, "last change seq", e);
 }
 
 /* Keep origins.contiguous, the version vector, current as changes arrive: a change right after it moves
@@ -106,9 +95,7 @@ static int origin_advance(struct db *db, int64_t origin, int64_t seq, struct err
         return -1;
     sqlite3_bind_int64(st, 1, origin);
     sqlite3_bind_int64(st, 2, c);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "advance contiguous seq", e);
+    return db_step_done(db, st, "advance contiguous seq", e);
 }
 
 int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *tbl, const char *row_id,
@@ -143,7 +130,7 @@ int store_change_max_hlc(struct db *db, int64_t *hlc, struct err *e)
                               " LIMIT 1)) FROM origins o";
     sqlite3_stmt *st = db_stmt(db, sql, e);
 
-    return st ? scalar_int64(db, st, hlc, "max hlc", e) : -1;
+    return st ? db_step_int64(db, st, hlc, "max hlc", e) : -1;
 }
 
 int store_change_count(struct db *db, int64_t *n, struct err *e)
@@ -151,7 +138,7 @@ int store_change_count(struct db *db, int64_t *n, struct err *e)
     static const char sql[] = "SELECT count(*) FROM changes";
     sqlite3_stmt *st = db_stmt(db, sql, e);
 
-    return st ? scalar_int64(db, st, n, "count changes", e) : -1;
+    return st ? db_step_int64(db, st, n, "count changes", e) : -1;
 }
 
 int store_changes_of_row(struct db *db, const char *tbl, const char *row_id, store_change_cb cb, void *ctx,

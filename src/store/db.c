@@ -84,6 +84,29 @@ void db_stmt_done(sqlite3_stmt *st)
     }
 }
 
+int db_step_done(struct db *db, sqlite3_stmt *st, const char *what, struct err *e)
+{
+    int rc = sqlite3_step(st);
+
+    db_stmt_done(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return err_set(e, ERR_CONFLICT, "already_exists", "a record with the same unique value already exists");
+    return db_fail(db, what, e);
+}
+
+int db_step_int64(struct db *db, sqlite3_stmt *st, int64_t *out, const char *what, struct err *e)
+{
+    int rc = sqlite3_step(st);
+
+    *out = 0;
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *out = sqlite3_column_int64(st, 0);
+    db_stmt_done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, what, e);
+}
+
 static int db_exec(struct db *db, const char *sql, struct err *e)
 {
     char *msg = NULL;

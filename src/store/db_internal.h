@@ -4,6 +4,7 @@
 #define SANAD_DB_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <sqlite3.h>
 
@@ -27,6 +28,13 @@ sqlite3_stmt *db_stmt(struct db *db, const char *sql, struct err *e);
 void db_stmt_done(sqlite3_stmt *st);
 /* Report an SQLite failure as ERR_INTERNAL (the SQL text is logged, never the bound values). */
 int db_fail(struct db *db, const char *what, struct err *e);
+
+/* Step a statement that returns no rows, and reset it: 0, or -1 with *e set (a broken unique or foreign
+ * key constraint as ERR_CONFLICT already_exists). */
+int db_step_done(struct db *db, sqlite3_stmt *st, const char *what, struct err *e);
+/* Step a statement whose first column of its first row is a number, and reset it: *out gets it (0 when
+ * there is no row or it is NULL). */
+int db_step_int64(struct db *db, sqlite3_stmt *st, int64_t *out, const char *what, struct err *e);
 
 /* Bind helpers: NULL text binds SQL NULL. The text is not copied: it must stay valid and unchanged until
  * the statement is reset (db_stmt_done or sqlite3_reset). Return the SQLite code. */

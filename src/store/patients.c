@@ -286,14 +286,11 @@ int store_registration_config_put(struct db *db, const char *site_id, const char
                               " ON CONFLICT (site_id) DO UPDATE SET config = excluded.config,"
                               " updated_at = excluded.updated_at";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, site_id);
     db_bind_text(st, 2, json);
     sqlite3_bind_int64(st, 3, at);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "put registration config", e);
+    return db_step_done(db, st, "put registration config", e);
 }

@@ -4,15 +4,6 @@
 #include "store/db_internal.h"
 #include "store/peers.h"
 
-/* Step a statement that returns no rows and reset it. */
-static int peers_step_done(struct db *db, sqlite3_stmt *st, const char *what, struct err *e)
-{
-    int rc = sqlite3_step(st);
-
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, what, e);
-}
-
 int store_peer_insert(struct db *db, const struct peer_row *p, struct err *e)
 {
     static const char sql[] =
@@ -111,7 +102,7 @@ int store_peer_delete_by_name(struct db *db, const char *name, struct err *e)
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, name);
-    if (peers_step_done(db, st, "delete peer", e) < 0)
+    if (db_step_done(db, st, "delete peer", e) < 0)
         return -1;
     return sqlite3_changes(db->conn) > 0;
 }
@@ -129,7 +120,7 @@ int store_peer_record_attempt(struct db *db, const char *id, int64_t at, const c
     sqlite3_bind_int64(st, 2, at);
     if (error)
         db_bind_text(st, 3, error);
-    return peers_step_done(db, st, "record sync attempt", e);
+    return db_step_done(db, st, "record sync attempt", e);
 }
 
 int store_invite_insert(struct db *db, const char *code_hash, const char *name, const char *sites_json,
@@ -144,7 +135,7 @@ int store_invite_insert(struct db *db, const char *code_hash, const char *name, 
     db_bind_text(st, 2, name);
     db_bind_text(st, 3, sites_json);
     sqlite3_bind_int64(st, 4, expires_at);
-    return peers_step_done(db, st, "insert invite", e);
+    return db_step_done(db, st, "insert invite", e);
 }
 
 int store_invite_name_pending(struct db *db, const char *name, int64_t now, struct err *e)
@@ -189,7 +180,7 @@ int store_invite_take(struct db *db, const char *code_hash, int64_t now, char na
     if ((st = db_stmt(db, sweep_sql, e)) == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, now);
-    if (peers_step_done(db, st, "sweep invites", e) < 0)
+    if (db_step_done(db, st, "sweep invites", e) < 0)
         return -1;
     return found;
 }
@@ -203,7 +194,7 @@ int store_nonce_insert(struct db *db, const char *nonce, int64_t expires_at, str
         return -1;
     db_bind_text(st, 1, nonce);
     sqlite3_bind_int64(st, 2, expires_at);
-    return peers_step_done(db, st, "insert nonce", e);
+    return db_step_done(db, st, "insert nonce", e);
 }
 
 int store_nonce_take(struct db *db, const char *nonce, int64_t now, struct err *e)
@@ -234,7 +225,7 @@ int store_nonces_purge(struct db *db, int64_t now, int64_t *outstanding, struct 
     if ((st = db_stmt(db, purge_sql, e)) == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, now);
-    if (peers_step_done(db, st, "purge nonces", e) < 0)
+    if (db_step_done(db, st, "purge nonces", e) < 0)
         return -1;
     if ((st = db_stmt(db, count_sql, e)) == NULL)
         return -1;

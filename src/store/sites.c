@@ -88,13 +88,10 @@ int store_meta_set(struct db *db, const char *key, const char *value, struct err
     static const char sql[] = "INSERT INTO meta (key, value) VALUES ($1, $2) "
                               "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, key);
     db_bind_text(st, 2, value);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "set meta", e);
+    return db_step_done(db, st, "set meta", e);
 }

@@ -76,7 +76,6 @@ int store_conflict_insert(struct db *db, const struct conflict_row *c, struct er
         " detected_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         " ON CONFLICT (tbl, row_id, field, hlc, origin) DO NOTHING";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
@@ -91,9 +90,7 @@ int store_conflict_insert(struct db *db, const struct conflict_row *c, struct er
     sqlite3_bind_int64(st, 9, c->winner_hlc);
     db_bind_text(st, 10, c->winner_origin);
     sqlite3_bind_int64(st, 11, c->detected_at);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "insert conflict", e);
+    return db_step_done(db, st, "insert conflict", e);
 }
 
 #define CONFLICT_COLUMNS "id, tbl, row_id, field, value, hlc, origin, winner_value, winner_hlc, winner_origin," \
@@ -158,7 +155,6 @@ int store_conflicts_resolve_field(struct db *db, const char *tbl, const char *ro
     static const char sql[] = "UPDATE conflicts SET resolved_at = $4, resolution = $5"
                               " WHERE row_id = $2 AND field = $3 AND tbl = $1 AND resolved_at IS NULL";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
@@ -167,24 +163,15 @@ int store_conflicts_resolve_field(struct db *db, const char *tbl, const char *ro
     db_bind_text(st, 3, field);
     sqlite3_bind_int64(st, 4, at);
     db_bind_text(st, 5, resolution);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "resolve conflicts", e);
+    return db_step_done(db, st, "resolve conflicts", e);
 }
 
 static int count_query(struct db *db, const char *sql, int64_t *n, struct err *e)
 {
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     *n = 0;
-    if (st == NULL)
-        return -1;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    db_stmt_done(st);
-    return rc == SQLITE_ROW ? 0 : db_fail(db, "count", e);
+    return st ? db_step_int64(db, st, n, "count", e) : -1;
 }
 
 int store_conflicts_count_open(struct db *db, int64_t *n, struct err *e)
@@ -202,7 +189,6 @@ int store_quarantine_insert(struct db *db, const char *origin_node, int64_t seq,
         "INSERT INTO quarantine (origin, seq, tbl, row_id, hlc, fields, base, received_at, received_from, reason)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (origin, seq) DO NOTHING";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
@@ -216,9 +202,7 @@ int store_quarantine_insert(struct db *db, const char *origin_node, int64_t seq,
     sqlite3_bind_int64(st, 8, at);
     db_bind_text(st, 9, from_node);
     db_bind_text(st, 10, reason);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "quarantine change", e);
+    return db_step_done(db, st, "quarantine change", e);
 }
 
 int store_quarantine_count(struct db *db, int64_t *n, struct err *e)
