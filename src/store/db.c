@@ -181,8 +181,17 @@ static int db_migrate(struct db *db, struct err *e)
     int have, latest = schema_count(), v;
     char sql[64];
 
+    /* the usual case, a database already up to date, takes no write lock (and no disk sync) */
+    have = db_schema_version(db);
+    if (have == latest)
+        return 0;
+    if (have > latest)
+        return err_set(e, ERR_CONFLICT, "schema_too_new",
+                       "the database has schema version %d but this sanad knows only up to %d; "
+                       "upgrade sanad before opening it", have, latest);
     if (db_begin_write(db, e) < 0)
         return -1;
+    /* read again under the lock: another process may have migrated meanwhile */
     have = db_schema_version(db);
     if (have < 0) {
         db_rollback(db);
