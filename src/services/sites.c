@@ -8,6 +8,7 @@
 
 #include "core/util.h"
 #include "services/audit.h"
+#include "services/changelog.h"
 #include "services/peers.h"
 #include "services/sites.h"
 #include "services/users.h"
@@ -30,10 +31,53 @@ static int site_name_ok(const char *name, struct err *e)
     return 0;
 }
 
+/* Store a new site and log it as a replicated change, so that other nodes learn it (a hub must know
+ * the sites of the patients it receives). */
+static int site_record(struct db *db, const struct site_row *s, struct err *e)
+{
+    json_t *fields = json_pack("{s:s,s:I}", "name", s->name, "created_at", (json_int_t)s->created_at);
+    int rc;
+
+    if (fields == NULL)
+        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    rc = store_site_insert(db, s, e) < 0 || changelog_record(db, NULL, SITE_TABLE, s->id, fields, CHANGELOG_NEW_ROW,
+                                                             NULL, e) < 0 ? -1 : 0;
+    json_decref(fields);
+    return rc;
+}
+
+int sites_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
+{
+    struct site_row s;
+    const json_t *created = json_object_get(fields, "created_at");
+
+    snprintf(s.id, sizeof(s.id), "%s", id);
+    snprintf(s.name, sizeof(s.name), "%s", json_string_value(json_object_get(fields, "name")));
+    s.created_at = json_is_integer(created) ? json_integer_value(created) : at;
+    return store_site_put(db, &s, e);
+}
+
+int sites_check_fields(const json_t *fields, struct err *e)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)fields, key, v) {
+        if (strcmp(key, "name") == 0 && json_is_string(v) && json_string_length(v) > 0
+            && json_string_length(v) <= SITE_NAME_MAX)
+            continue;
+        if (strcmp(key, "created_at") == 0 && json_is_integer(v))
+            continue;
+        return err_set(e, ERR_INVALID, "invalid_change", "a site change has an unknown or malformed field '%.40s'", key);
+    }
+    return 0;
+}
+
 json_t *sites_create(struct db *db, const struct caller *who, const char *name, struct err *e)
 {
     struct site_row s;
     json_t *out;
+    int taken;
 
     if (site_name_ok(name, e) < 0)
         return NULL;
@@ -42,7 +86,11 @@ json_t *sites_create(struct db *db, const struct caller *who, const char *name, 
     s.created_at = now_ms();
     if (db_begin_write(db, e) < 0)
         return NULL;
-    if (store_site_insert(db, &s, e) < 0 || audit_record(db, who, "site.create", "site", s.id, s.id, "ok", e) < 0) {
+    taken = store_site_name_taken(db, s.name, e);
+    if (taken > 0)
+        err_set(e, ERR_CONFLICT, "site_exists", "a site with this name already exists");
+    if (taken != 0 || site_record(db, &s, e) < 0
+        || audit_record(db, who, "site.create", "site", s.id, s.id, "ok", e) < 0) {
         db_rollback(db);
         return NULL;
     }
@@ -140,7 +188,7 @@ int node_init(const struct node_init_options *o, char node_id[ID_LEN], struct er
     if (db_begin_write(db, e) < 0)
         goto fail;
     if (store_meta_set(db, "node_id", node_id, e) < 0 || store_meta_set(db, "created_at", now, e) < 0
-        || store_meta_set(db, "locales", o->locales, e) < 0 || store_site_insert(db, &site, e) < 0
+        || store_meta_set(db, "locales", o->locales, e) < 0 || site_record(db, &site, e) < 0
         || store_meta_set(db, "default_site", site.id, e) < 0
         || audit_record(db, &local, "node.init", "node", node_id, site.id, "ok", e) < 0
         || db_commit(db, e) < 0) {

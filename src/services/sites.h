@@ -3,13 +3,21 @@
 #ifndef SANAD_SITES_H
 #define SANAD_SITES_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "core/err.h"
 #include "services/caller.h"
 #include "store/db.h"
 
+#define SITE_TABLE "site"
+
 json_t *sites_create(struct db *db, const struct caller *who, const char *name, struct err *e);
+
+/* Replication hooks: store a site received from another node; check a site change's fields. */
+int sites_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);
+int sites_check_fields(const json_t *fields, struct err *e);
 json_t *sites_list(struct db *db, const struct caller *who, struct err *e);
 
 struct node_init_options {

@@ -12,6 +12,7 @@
 #include "services/audit.h"
 #include "services/changelog.h"
 #include "services/patients.h"
+#include "services/sites.h"
 #include "services/sync.h"
 #include "store/changes.h"
 #include "store/sites.h"
@@ -31,6 +32,9 @@ struct sync_table {
 };
 
 static const struct sync_table sync_tables[] = {
+    /* sites first: a hub must know the site of the patients it receives (names are not health data,
+     * so every peer gets every site) */
+    { SITE_TABLE, "name", sites_apply, NULL, sites_check_fields },
     { PATIENT_TABLE, "site_id", patients_store_fields, patients_site_of, patients_check_fields },
 };
 
@@ -414,6 +418,7 @@ static json_t *batch_decode(const void *data, size_t len, struct err *e)
 
         if (!json_is_array(c) || json_array_size(c) != 7 || !id_valid(json_string_value(json_array_get(c, 0)))
             || !json_is_integer(json_array_get(c, 1)) || json_integer_value(json_array_get(c, 1)) < 1
+            || json_integer_value(json_array_get(c, 1)) > ((json_int_t)1 << 53)
             || !plain_name(json_string_value(json_array_get(c, 2)), 32)
             || !plain_name(json_string_value(json_array_get(c, 3)), 64)
             || !json_is_integer(json_array_get(c, 4)) || json_integer_value(json_array_get(c, 4)) < 1
@@ -592,7 +597,7 @@ static int batch_apply(struct db *db, const void *data, size_t len, const char *
 {
     json_t *b = batch_decode(data, len, e), *c;
     int64_t alias, limit = now_ms() + SYNC_FUTURE_LIMIT_MS, max_hlc = 0;
-    char seen[32], *ftext, *btext;
+    char seen[32], *ftext, *btext, self[37];
     size_t i;
     int exists, found;
 
@@ -605,6 +610,8 @@ static int batch_apply(struct db *db, const void *data, size_t len, const char *
         return -1;
     if (db_begin_write(db, e) < 0)
         goto fail_free;
+    if (changelog_node_id(db, self, e) < 0)
+        goto fail;
     json_array_foreach(json_object_get(b, "changes"), i, c) {
         const char *origin = json_string_value(json_array_get(c, 0));
         int64_t seq = json_integer_value(json_array_get(c, 1)), hlc = json_integer_value(json_array_get(c, 4));
@@ -615,6 +622,13 @@ static int batch_apply(struct db *db, const void *data, size_t len, const char *
         if (exists) {
             r->duplicates++;
             continue;
+        }
+        /* only this node writes its own changes: one it does not hold, in its name, is forged (or the node
+         * was restored from an old backup and must not reuse its numbers: see docs/operations.md) */
+        if (strcmp(origin, self) == 0) {
+            err_set(e, ERR_INVALID, "foreign_own_change",
+                    "the batch holds change %lld of this node that this node never wrote", (long long)seq);
+            goto fail;
         }
         if (hlc_ms(hlc) > limit) {
             /* a clock far ahead would win every merge for ever: keep it apart for a person to look at */

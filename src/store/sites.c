@@ -2,6 +2,34 @@
 #include "store/db_internal.h"
 #include "store/sites.h"
 
+int store_site_name_taken(struct db *db, const char *name, struct err *e)
+{
+    static const char sql[] = "SELECT 1 FROM sites WHERE name = $1 LIMIT 1";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int64_t one;
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, name);
+    if (db_step_int64(db, st, &one, "find site name", e) < 0)
+        return -1;
+    return one == 1;
+}
+
+int store_site_put(struct db *db, const struct site_row *s, struct err *e)
+{
+    static const char sql[] = "INSERT INTO sites (id, name, created_at) VALUES ($1, $2, $3)"
+                              " ON CONFLICT (id) DO UPDATE SET name = excluded.name";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, s->id);
+    db_bind_text(st, 2, s->name);
+    sqlite3_bind_int64(st, 3, s->created_at);
+    return db_step_done(db, st, "put site", e);
+}
+
 int store_site_insert(struct db *db, const struct site_row *s, struct err *e)
 {
     static const char sql[] = "INSERT INTO sites (id, name, created_at) VALUES ($1, $2, $3)";

@@ -21,6 +21,10 @@ struct site_row {
 typedef int (*store_site_cb)(const struct site_row *row, void *ctx);
 
 int store_site_insert(struct db *db, const struct site_row *s, struct err *e);
+/* Insert or rename a site (replication). */
+int store_site_put(struct db *db, const struct site_row *s, struct err *e);
+/* 1 when a site of this node already has the name, 0 when not. */
+int store_site_name_taken(struct db *db, const char *name, struct err *e);
 int store_site_get(struct db *db, const char *id, struct site_row *out, struct err *e);
 int store_site_list(struct db *db, store_site_cb cb, void *ctx, struct err *e);
 

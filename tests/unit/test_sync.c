@@ -48,6 +48,7 @@
 #define OLD_BATCHES 8           /* past deliveries kept for late re-delivery */
 
 static char *template_dir;      /* one node made by tu_node(), copied for every node of every schedule */
+static char template_id[ID_LEN]; /* its node id: its first changes (the site it was made with) are in every copy */
 static uint64_t current_seed;   /* the schedule running, for failure messages */
 static int trace;               /* SANAD_SEED given: print every operation */
 
@@ -1206,7 +1207,7 @@ static void check_log_shape(struct world *w, struct node *nd)
     int k, known;
 
     while (sqlite3_step(st) == SQLITE_ROW) {
-        for (k = 0, known = 0; k < w->n; k++)
+        for (k = 0, known = strcmp(template_id, col_text(st, 0)) == 0; k < w->n; k++)
             known |= strcmp(w->nodes[k].id, col_text(st, 0)) == 0;
         CHECK(known, "node %d holds changes of an unknown origin %s", nd->idx, col_text(st, 0));
         CHECK(sqlite3_column_int64(st, 1) == sqlite3_column_int64(st, 2),
@@ -1750,9 +1751,13 @@ static void test_batch_decoding_rejects(void **state)
         json_t *cursor = NULL;
         int has_more;
 
+        /* (every node already holds the template's own first change: the site it was made with) */
+        json_t *held = json_pack("{s:i}", template_id, 1);
+
         buf_init(&b, SYNC_MAX_COMPRESSED_BYTES);
         err_clear(&e);
-        assert_int_equal(sync_batch_build(w->nodes[1].db, nd->id, NULL, 0, &b, &has_more, &cursor, &e), 1);
+        assert_int_equal(sync_batch_build(w->nodes[1].db, nd->id, held, 0, &b, &has_more, &cursor, &e), 1);
+        json_decref(held);
         json_decref(cursor);
         copy = malloc(b.len);
         assert_non_null(copy);
@@ -2089,7 +2094,7 @@ static void test_late_batch_reaches_nodes_behind_a_hub(void **state)
     for (i = 0; i < 4; i++)
         op_create(w, 0);
     /* the batch of the origin's changes 3..4 reaches the hub; the one of 1..2 is late */
-    vector = json_pack("{s:i}", w->nodes[0].id, 2);
+    vector = json_pack("{s:i,s:i}", w->nodes[0].id, 2, template_id, 1);
     buf_init(&b, SYNC_MAX_COMPRESSED_BYTES);
     err_clear(&e);
     n = sync_batch_build(w->nodes[0].db, w->nodes[1].id, vector, 0, &b, &has_more, &cursor, &e);
@@ -2159,6 +2164,13 @@ static int group_setup(void **state)
 
     (void)state;
     db = tu_node(&template_dir);
+    {
+        struct err te;
+
+        err_clear(&te);
+        if (changelog_node_id(db, template_id, &te) < 0)
+            fail_msg("template node id: %s", te.message);
+    }
     db_close(db);
     return 0;
 }
