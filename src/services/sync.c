@@ -596,7 +596,7 @@ static int batch_apply(struct db *db, const void *data, size_t len, const char *
                        struct err *e)
 {
     json_t *b = batch_decode(data, len, e), *c;
-    int64_t alias, limit = now_ms() + SYNC_FUTURE_LIMIT_MS, max_hlc = 0;
+    int64_t alias, limit = now_ms() + SYNC_FUTURE_LIMIT_MS, max_hlc = 0, own_next;
     char seen[32], *ftext, *btext, self[37];
     size_t i;
     int exists, found;
@@ -612,6 +612,14 @@ static int batch_apply(struct db *db, const void *data, size_t len, const char *
         goto fail_free;
     if (changelog_node_id(db, self, e) < 0)
         goto fail;
+    {
+        json_t *mine = sync_vector(db, e);
+
+        if (mine == NULL)
+            goto fail;
+        own_next = json_integer_value(json_object_get(mine, self)) + 1;
+        json_decref(mine);
+    }
     json_array_foreach(json_object_get(b, "changes"), i, c) {
         const char *origin = json_string_value(json_array_get(c, 0));
         int64_t seq = json_integer_value(json_array_get(c, 1)), hlc = json_integer_value(json_array_get(c, 4));
@@ -623,12 +631,17 @@ static int batch_apply(struct db *db, const void *data, size_t len, const char *
             r->duplicates++;
             continue;
         }
-        /* only this node writes its own changes: one it does not hold, in its name, is forged (or the node
-         * was restored from an old backup and must not reuse its numbers: see docs/operations.md) */
+        /* this node's own changes come back only after a restore from an old backup (docs/operations.md),
+         * and then right after the last one it holds; one that would leave a gap in its own log is forged,
+         * and would stop its later writes from ever being passed on */
         if (strcmp(origin, self) == 0) {
-            err_set(e, ERR_INVALID, "foreign_own_change",
-                    "the batch holds change %lld of this node that this node never wrote", (long long)seq);
-            goto fail;
+            if (seq != own_next) {
+                err_set(e, ERR_INVALID, "foreign_own_change",
+                        "the batch holds change %lld of this node, which holds only up to %lld", (long long)seq,
+                        (long long)(own_next - 1));
+                goto fail;
+            }
+            own_next++;
         }
         if (hlc_ms(hlc) > limit) {
             /* a clock far ahead would win every merge for ever: keep it apart for a person to look at */
