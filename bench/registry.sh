@@ -5,6 +5,7 @@
 # Usage: bench/registry.sh [N]      N demo patients (default BENCH_PATIENTS, else 1000000)
 #   SANAD_BIN=path    the binary (default ./sanad, built with make when missing)
 #   REUSE_DATA=dir    a directory kept by an earlier run (KEEP=1): skip init and demo, reuse its node
+#                     (N is then the node's count; registration figures are those of the run that made it)
 #   KEEP=1            keep the work directory (node, queries, results) and print where it is
 #   BENCH_THREADS=2   server worker threads;  QUERY_SEED=42  seed of the sample and the query mix
 #   BENCH_QUERIES=1000, BENCH_MATCHES=300, NO_LIKE=1 (skip the LIKE baseline), NO_RECALL=1
@@ -62,7 +63,13 @@ db=$node/sanad.db
 out=$work/results
 server_pid=
 perf_pid=
+child_pid=
 cleanup() {
+    if [ -n "$child_pid" ]; then
+        pkill -TERM -P "$child_pid" 2>/dev/null || :     # the demo under /usr/bin/time
+        kill -TERM "$child_pid" 2>/dev/null || :
+        wait "$child_pid" 2>/dev/null || :
+    fi
     [ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null || :
     if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
         kill -TERM "$server_pid" 2>/dev/null || :
@@ -84,13 +91,24 @@ mkdir -p "$out"
 cp "$SANAD_BIN" "$work/sanad.bin"
 bin=$work/sanad.bin
 
+# Run a long command in the background and wait for it, so that a signal stops the run at once (a shell
+# runs its traps only after a foreground command ends); its exit status is returned.
+run_long() {
+    "$@" &
+    child_pid=$!
+    rc=0
+    wait "$child_pid" || rc=$?
+    child_pid=
+    return "$rc"
+}
+
 mem_mb() { awk -v k="$2:" '$1 == k { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || :)
 load_before=$(loadavg)
 echo "machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, $(uname -sr), $(awk '/^MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo)"
-echo "binary:  $("$bin" --version) ($SANAD_BIN, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet HEAD -- src 2>/dev/null || echo ', src modified'))"
+echo "binary:  $("$bin" --version) ($SANAD_BIN, built $(date -r "$SANAD_BIN" '+%Y-%m-%d %H:%M'), tree at commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet HEAD -- src 2>/dev/null || echo ', src modified'))"
 echo "load:    $load_before (1, 5, 15 min) before the run"
 echo
 
@@ -109,7 +127,7 @@ else
     "$bin" init --data "$node" --admin admin --admin-password-file "$work/pw" >"$work/init.log" 2>&1 \
         || { cat "$work/init.log" >&2; die "sanad init failed"; }
     echo "registration: sanad demo --patients $N --seed 42 ..."
-    /usr/bin/time -f '%e %M' -o "$work/demo.time" "$bin" demo --data "$node" --patients "$N" --seed 42 \
+    run_long /usr/bin/time -f '%e %M' -o "$work/demo.time" "$bin" demo --data "$node" --patients "$N" --seed 42 \
         >"$work/demo.log" 2>&1 || { tail -5 "$work/demo.log" >&2; die "sanad demo failed"; }
     tr -d '\r' <"$work/demo.log" | grep '^added' | sed 's/^/  /' || :
     read -r demo_s demo_kb <"$work/demo.time"
@@ -176,12 +194,20 @@ if [ -n "${PERF:-}" ]; then
     perf_pid=$!
     sleep 0.5
 fi
-python3 "$here/registry_queries.py" run --port "$port" --token-file "$work/token" --pid "$server_pid" \
+incomplete=
+run_long python3 "$here/registry_queries.py" run --port "$port" --token-file "$work/token" --pid "$server_pid" \
     --db "$db" --queries "$work/queries.jsonl" --drafts "$work/drafts.jsonl" --out-dir "$out" \
-    ${NO_LIKE:+--no-like} || die "the query run failed"
-kill -0 "$server_pid" 2>/dev/null || die "the server died during the run"
-rss_end=$(mem_mb "$server_pid" VmRSS)
-hwm_run=$(mem_mb "$server_pid" VmHWM)
+    ${NO_LIKE:+--no-like} || incomplete=1
+if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "registry bench: the server (pid $server_pid) stopped during the run; the end of its log:" >&2
+    tail -3 "$work/server.log" >&2
+    wait "$server_pid" 2>/dev/null || :
+    server_pid=
+    incomplete=1
+fi
+[ -s "$out/search.txt" ] || die "the query run failed before the first answer"
+rss_end=$( [ -n "$server_pid" ] && mem_mb "$server_pid" VmRSS || echo '?')
+hwm_run=$( [ -n "$server_pid" ] && mem_mb "$server_pid" VmHWM || echo '?')
 if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid" 2>/dev/null || :
     wait "$perf_pid" 2>/dev/null || :
@@ -191,19 +217,28 @@ if [ -n "$perf_pid" ]; then
     echo "server profile (perf, self time, top 15; full data in $work/perf.data with KEEP=1):"
     sed 's/^/  /' "$work/perf.txt"
 fi
-kill -TERM "$server_pid"
-wait "$server_pid" || die "the server did not exit 0 on SIGTERM"
-server_pid=
+if [ -n "$server_pid" ]; then
+    kill -TERM "$server_pid"
+    wait "$server_pid" || die "the server did not exit 0 on SIGTERM"
+    server_pid=
+fi
 load_after=$(loadavg)
 echo
+if [ -n "$incomplete" ]; then
+    echo "INCOMPLETE RUN: $(wc -l <"$out/search.txt") of $QUERIES searches and $(wc -l <"$out/match.txt" 2>/dev/null || echo 0) of $MATCHES duplicate checks answered; the figures below cover those only"
+    echo
+fi
 
 # ---- 4. figures ----
 python3 "$here/registry_queries.py" report --out-dir "$out" || die "report failed"
 echo
 
-# server-side time from the access log ("http GET /api/v1/patients 200 1234us ...")
+# server-side time from the access log ("http GET /api/v1/patients 200 1234us ..."), without the warm-up
+warm_searches=$(awk '$1 == "searches" { print $2 }' "$out/warmup.txt" 2>/dev/null || :)
+warm_matches=$(awk '$1 == "matches" { print $2 }' "$out/warmup.txt" 2>/dev/null || :)
 server_pct() {
-    grep "http $1 $2 200 " "$work/server.log" | sed 's/.* 200 \([0-9]*\)us .*/\1/' | sort -n \
+    case $2 in */match) skip=${warm_matches:-0} ;; *) skip=${warm_searches:-0} ;; esac
+    grep "http $1 $2 200 " "$work/server.log" | tail -n +$((skip + 1)) | sed 's/.* 200 \([0-9]*\)us .*/\1/' | sort -n \
         | awk -v p="$3" '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
               i = int(p / 100 * NR + 0.999999); if (i < 1) i = 1; printf "%.2f\n", v[i] / 1000 }'
 }
@@ -234,19 +269,19 @@ get() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 S=$out/summary.txt
 awk -v n="$N" -v demo_s="$demo_s" -v bytes="$bytes_per" \
     -v sp50="$(get search_p50 "$S")" -v sp95="$(get search_p95 "$S")" -v sp99="$(get search_p99 "$S")" \
-    -v sfound="$(get search_found "$S")" \
+    -v sfound="$(get search_found "$S")" -v ssame="$(get search_same "$S")" -v mfound="$(get match_found "$S")" \
     -v lp50="$(get like_p50 "$S")" -v lp95="$(get like_p95 "$S")" -v lp99="$(get like_p99 "$S")" \
-    -v lfound="$(get like_found "$S")" \
+    -v lfound="$(get like_found "$S")" -v lsame="$(get like_same "$S")" \
     -v mp50="$(get match_p50 "$S")" -v mp95="$(get match_p95 "$S")" -v mp99="$(get match_p99 "$S")" \
     -v s95="$s95" -v m95="$m95" -v recall="$recall" \
     -v idle="$rss_idle" -v hwm_run="$hwm_run" -v hwm_reset="$hwm_reset" -v hwm_signin="$hwm_signin" \
     -v rss_end="$rss_end" -v sampled="$(get rss_sampled_peak_mb "$out/server.txt")" \
     -v t_s="$TARGET_SEARCH_P95_MS" -v t_m="$TARGET_MATCH_P95_MS" -v t_r="$TARGET_RECALL" -v t_rss="$TARGET_RSS_MB" '
-    function row(metric, value, target, ratio) { printf "%-40s | %14s | %9s | %s\n", metric, value, target, ratio }
+    function row(metric, value, target, ratio) { printf "%-40s | %16s | %9s | %s\n", metric, value, target, ratio }
     function ok(b) { return b ? "ok" : "MISSED" }
     BEGIN {
         row("metric", "median/value", "target", "ratio / ok")
-        print "-----------------------------------------+----------------+-----------+-----------"
+        print "-----------------------------------------+------------------+-----------+-----------"
         if (demo_s != "")
             row("registration throughput patients/s", sprintf("%.0f", n / demo_s), "-", sprintf("%d in %.1f s", n, demo_s))
         row("database bytes per patient", bytes, "-", "")
@@ -260,20 +295,30 @@ awk -v n="$N" -v demo_s="$demo_s" -v bytes="$bytes_per" \
             row("LIKE scan p95 ms", sprintf("%.2f", lp95), "-", "")
             row("Sanad p95 / LIKE p95", sprintf("%.3f", sp95 / lp95), "-", "")
             row("found@5 Sanad / LIKE %", sprintf("%.1f / %.1f", sfound, lfound), "-", "")
-        } else
+            row("same-name@5 Sanad / LIKE %", sprintf("%.1f / %.1f", ssame, lsame), "-", "")
+        } else {
             row("found@5 Sanad %", sprintf("%.1f", sfound), "-", "")
-        row("duplicate check p50 / p99 ms", sprintf("%.2f / %.2f", mp50, mp99), "-", "")
-        row("duplicate check p95 ms (client side)", sprintf("%.2f", mp95), "<= " t_m,
-            sprintf("%.2f %s", mp95 / t_m, ok(mp95 <= t_m)))
+            row("same-name@5 Sanad %", sprintf("%.1f", ssame), "-", "")
+        }
+        if (mfound != "")
+            row("duplicate check: source found@10 %", sprintf("%.1f", mfound), "-", "")
+        if (mp95 != "") {
+            row("duplicate check p50 / p99 ms", sprintf("%.2f / %.2f", mp50, mp99), "-", "")
+            row("duplicate check p95 ms (client side)", sprintf("%.2f", mp95), "<= " t_m,
+                sprintf("%.2f %s", mp95 / t_m, ok(mp95 <= t_m)))
+        }
         if (m95 != "-")
             row("duplicate check p95 ms (server side)", sprintf("%.2f", m95), "<= " t_m, sprintf("%.2f %s", m95 / t_m, ok(m95 <= t_m)))
         if (recall != "")
             row("recall@5 on the variant table %", recall, ">= " t_r, sprintf("%.2f %s", recall / t_r, ok(recall >= t_r)))
         row("server RSS idle MB", idle, "-", "")
-        row("server RSS peak during queries MB", hwm_reset ? hwm_run : sampled, "<= " t_rss,
-            sprintf("%.2f %s", (hwm_reset ? hwm_run : sampled) / t_rss, ok((hwm_reset ? hwm_run : sampled) <= t_rss)))
-        row("server RSS high-water incl. sign-in MB", hwm_signin > hwm_run ? hwm_signin : hwm_run, "-", "")
+        peak = hwm_reset && hwm_run != "?" ? hwm_run : sampled
+        if (peak != "")
+            row("server RSS peak during queries MB", peak, "<= " t_rss, sprintf("%.2f %s", peak / t_rss, ok(peak <= t_rss)))
+        if (hwm_run != "?")
+            row("server RSS high-water incl. sign-in MB", hwm_signin + 0 > hwm_run + 0 ? hwm_signin : hwm_run, "-", "")
         print "(peak: VmHWM over the query runs, reset after the Argon2id sign-in" (hwm_reset ? "" : " -- reset refused, so VmRSS sampled every 25 requests") ";"
         print " RSS at the end " rss_end " MB. ratio = value / target.)"
     }'
 echo "load average (1, 5, 15 min): before $load_before; at the query run $load_mid; after $load_after"
+[ -z "$incomplete" ] || { echo "INCOMPLETE RUN (see above)"; exit 1; }

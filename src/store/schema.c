@@ -10,11 +10,12 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL"
     ");"
-    "CREATE TABLE sites ("
-    "  id TEXT PRIMARY KEY,"
-    "  name TEXT NOT NULL UNIQUE,"
+    "CREATE TABLE sites ("                  /* sites replicate, and two offline nodes may name theirs alike: */
+    "  id TEXT PRIMARY KEY,"                /* a node refuses a name it already has (services/sites.c), */
+    "  name TEXT NOT NULL,"                 /* the table does not */
     "  created_at INTEGER NOT NULL"
     ");"
+    "CREATE INDEX sites_by_name ON sites(name);"
     "CREATE TABLE users ("
     "  id TEXT PRIMARY KEY,"
     "  username TEXT NOT NULL UNIQUE,"
@@ -178,20 +179,6 @@ static const char *const migrations[] = {
     "  reason TEXT NOT NULL,"
     "  PRIMARY KEY (origin, seq)"
     ");",
-
-    /* 4: sites replicate, and two offline nodes may name theirs alike: no unique name in the table (a node
-     * still refuses a name it already has, in services/sites.c). The usual rebuild of a table, with the
-     * foreign keys of user_sites checked at commit. */
-    "PRAGMA defer_foreign_keys = ON;"
-    "CREATE TABLE sites_v4 ("
-    "  id TEXT PRIMARY KEY,"
-    "  name TEXT NOT NULL,"
-    "  created_at INTEGER NOT NULL"
-    ");"
-    "INSERT INTO sites_v4 (id, name, created_at) SELECT id, name, created_at FROM sites;"
-    "DROP TABLE sites;"
-    "ALTER TABLE sites_v4 RENAME TO sites;"
-    "CREATE INDEX sites_by_name ON sites(name);",
 };
 
 int schema_count(void)
