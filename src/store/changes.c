@@ -24,24 +24,6 @@ int store_origin_alias(struct db *db, const char *node_id, int64_t *alias, struc
     return db_step_int64(db, st, alias, "get origin", e);
 }
 
-int store_origin_node(struct db *db, int64_t alias, char node_id[ID_LEN], struct err *e)
-{
-    static const char sql[] = "SELECT node_id FROM origins WHERE n = $1";
-    sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
-
-    if (st == NULL)
-        return -1;
-    sqlite3_bind_int64(st, 1, alias);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        db_column_copy(st, 0, node_id, ID_LEN);
-    db_stmt_done(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "get origin node", e);
-}
-
 int store_change_last_seq(struct db *db, int64_t origin, int64_t *seq, struct err *e)
 {
     static const char sql[] = "SELECT max(seq) FROM changes WHERE origin = $1";

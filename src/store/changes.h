@@ -14,8 +14,6 @@
 
 /* The local alias of a node id, created on first use. */
 int store_origin_alias(struct db *db, const char *node_id, int64_t *alias, struct err *e);
-/* The node id of an alias. */
-int store_origin_node(struct db *db, int64_t alias, char node_id[ID_LEN], struct err *e);
 
 /* The highest seq held from this origin (0 when none). */
 int store_change_last_seq(struct db *db, int64_t origin, int64_t *seq, struct err *e);
