@@ -17,8 +17,9 @@ LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread
 LDFLAGS   += $(EXTRA_LDFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/services/*.c src/http/*.c src/cmd/*.c))
-LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/assets.o
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o) $(BUILD)/assets.o $(BUILD)/datafiles.o
 WEB     := $(sort $(shell find web -type f ! -name '.*'))
+DATA_FILES := $(sort $(shell find share -type f ! -name '.*' ! -name '*.md'))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -58,6 +59,12 @@ $(BUILD)/assets.c: $(BUILD)/tools/embed $(WEB)
 	$(BUILD)/tools/embed $@ web $(WEB)
 
 $(BUILD)/assets.o: $(BUILD)/assets.c
+	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
+
+$(BUILD)/datafiles.c: $(BUILD)/tools/embed $(DATA_FILES)
+	$(BUILD)/tools/embed -t data_files data_file_find $@ share $(DATA_FILES)
+
+$(BUILD)/datafiles.o: $(BUILD)/datafiles.c src/core/datafiles.h
 	$(CC) $(CPPFLAGS) $(ALLCFLAGS) -c -o $@ $<
 
 $(BUILD):

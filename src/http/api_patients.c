@@ -3,15 +3,6 @@
 #include "http/http.h"
 #include "services/patients.h"
 
-
-static void reply_result(struct request *req, unsigned status, json_t *out, const struct err *e)
-{
-    if (out == NULL)
-        reply_error(req, e);
-    else
-        reply_json(req, status, out);
-}
-
 void api_patients_create(struct request *req)
 {
     struct err e;

@@ -78,6 +78,11 @@ json_t *req_json_body(struct request *req, const struct json_field *fields);
 /* Replies. Each sets req->response exactly once; a second reply is a programming error. */
 void reply_json(struct request *req, unsigned status, json_t *body);
 void reply_error(struct request *req, const struct err *e);
+/* reply_json(status, out) when out is not NULL, else reply_error(e): the usual end of a handler. */
+void reply_result(struct request *req, unsigned status, json_t *out, const struct err *e);
+/* An error with a message per input field: {"error":{"code","message","fields":{path: message}}}; consumes
+ * fields (may be NULL). */
+void reply_error_fields(struct request *req, const struct err *e, json_t *fields);
 void reply_error_code(struct request *req, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void reply_no_content(struct request *req);

@@ -86,6 +86,25 @@ void reply_error(struct request *req, const struct err *e)
     }
 }
 
+void reply_result(struct request *req, unsigned status, json_t *out, const struct err *e)
+{
+    if (out == NULL)
+        reply_error(req, e);
+    else
+        reply_json(req, status, out);
+}
+
+void reply_error_fields(struct request *req, const struct err *e, json_t *fields)
+{
+    json_t *body = json_pack("{s:{s:s,s:s,s:o}}", "error", "code", e->code[0] ? e->code : "invalid_input",
+                             "message", e->message[0] ? e->message : "some fields are not valid", "fields",
+                             fields ? fields : json_object());
+
+    if (body == NULL)
+        log_fatal("http: out of memory building an error");
+    reply_json(req, http_status_for(e->kind), body);
+}
+
 void reply_error_code(struct request *req, unsigned status, const char *code, const char *fmt, ...)
 {
     char msg[256];

@@ -14,6 +14,16 @@ void caller_local(struct caller *c, const char *what)
     snprintf(c->address, sizeof(c->address), "local");
 }
 
+int caller_has_site(const struct caller *c, const char *site)
+{
+    int i;
+
+    for (i = 0; site && i < c->nsites; i++)
+        if (strcmp(c->sites[i], site) == 0)
+            return 1;
+    return 0;
+}
+
 static int add_site(const struct site_row *row, void *ctx)
 {
     struct caller *c = ctx;

@@ -21,6 +21,9 @@ struct caller {
 /* The identity of a person at the node's console (CLI): acts as the system with admin rights. */
 void caller_local(struct caller *c, const char *what);
 
+/* 1 when site (may be NULL) is one of the caller's sites. */
+int caller_has_site(const struct caller *c, const char *site);
+
 struct db;
 struct err;
 /* Give a console identity every site of the node (or only `site` when not NULL), so that commands such

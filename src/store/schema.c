@@ -179,6 +179,55 @@ static const char *const migrations[] = {
     "  reason TEXT NOT NULL,"
     "  PRIMARY KEY (origin, seq)"
     ");",
+
+    /* 4: form definitions (versioned, append-only), encounters (mutable, merged field by field) and form
+     * entries (append-only: a correction supersedes, a withdrawal marks "entered in error") */
+    "CREATE TABLE forms ("
+    "  row_id TEXT PRIMARY KEY,"            /* the definition's record id: entries point at it */
+    "  form_id TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  definition TEXT NOT NULL,"           /* JSON, docs/forms.md */
+    "  builtin INTEGER NOT NULL DEFAULT 0 CHECK (builtin IN (0,1)),"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    /* not unique: two offline nodes may each store a version 3; the highest row id wins the number and
+     * both stay readable (services/forms.c) */
+    "CREATE INDEX forms_by_version ON forms(form_id, version);"
+    "CREATE TABLE encounters ("
+    "  id TEXT PRIMARY KEY,"
+    "  patient_id TEXT NOT NULL,"
+    "  site_id TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  provider TEXT NOT NULL DEFAULT '',"
+    "  started_at TEXT NOT NULL,"
+    "  ended_at TEXT,"
+    "  notes TEXT,"
+    "  deleted INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX encounters_by_patient ON encounters(patient_id, started_at, id);"
+    "CREATE TABLE entries ("
+    "  id TEXT PRIMARY KEY,"
+    "  encounter_id TEXT NOT NULL,"
+    "  patient_id TEXT NOT NULL,"
+    "  site_id TEXT NOT NULL,"
+    "  form_id TEXT,"                       /* NULL for a withdrawal */
+    "  form_version INTEGER,"
+    "  form_row TEXT,"
+    "  vals TEXT,"                          /* JSON object of codes and numbers, never translated text */
+    "  supersedes TEXT,"                    /* the entry this one corrects */
+    "  withdraws TEXT,"                     /* the entry this one marks entered in error */
+    "  reason TEXT,"
+    "  author TEXT NOT NULL DEFAULT '',"
+    "  recorded_at TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX entries_by_encounter ON entries(encounter_id, id);"
+    "CREATE INDEX entries_by_patient ON entries(patient_id, id);"
+    "CREATE INDEX entries_by_supersedes ON entries(supersedes) WHERE supersedes IS NOT NULL;"
+    "CREATE INDEX entries_by_withdraws ON entries(withdraws) WHERE withdraws IS NOT NULL;",
 };
 
 int schema_count(void)
