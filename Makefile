@@ -13,7 +13,7 @@ WARNINGS  := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmis
              -Wpointer-arith -Wno-missing-field-initializers
 CPPFLAGS  += -Isrc -I$(BUILD) -D_GNU_SOURCE -DSANAD_VERSION='"$(VERSION)"'
 ALLCFLAGS  = -std=c11 $(WARNINGS) $(CFLAGS) $(EXTRA_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
 LDFLAGS   += $(EXTRA_LDFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/core/*.c src/store/*.c src/services/*.c src/http/*.c src/cmd/*.c))

@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "services/forms.h"
 #include "services/peers.h"
 #include "services/sync.h"
 #include "store/db.h"
@@ -282,6 +283,8 @@ int cmd_serve(int argc, char **argv)
     if (db_open(o.data_dir, 0, &db, &e) < 0)
         return cmd_fail(&e);
     rc = peers_serve_init(db, o.data_dir, &e);
+    if (rc == 0)
+        rc = forms_seed_builtin(db, &e);    /* forms a newer binary ships */
     db_close(db);
     if (rc < 0)
         return cmd_fail(&e);

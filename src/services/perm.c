@@ -37,6 +37,7 @@ static const struct {
     [PERM_EXPORT] = { "export", R(ROLE_ADMIN) | R(ROLE_CLINICIAN), "export or print a patient's record" },
     [PERM_AGGREGATE_READ] = { "aggregate.read", R(ROLE_ADMIN) | R(ROLE_CLINICIAN) | R(ROLE_ANALYST),
                               "counts and indicators without names" },
+    [PERM_FORMS_MANAGE] = { "forms.manage", R(ROLE_ADMIN), "make forms and new form versions, import XLSForms" },
     [PERM_SYNC_MANAGE] = { "sync.manage", R(ROLE_ADMIN), "see replication status; review and resolve sync conflicts" },
 };
 

@@ -29,6 +29,7 @@ enum perm {
     PERM_EXPORT,            /* export or print a patient's record */
     PERM_AGGREGATE_READ,    /* counts and indicators, never names */
     PERM_SYNC_MANAGE,       /* replication status, review and resolve sync conflicts */
+    PERM_FORMS_MANAGE,      /* make forms and new versions of forms, import XLSForms */
     PERM_COUNT
 };
 

@@ -9,6 +9,7 @@
 #include "core/util.h"
 #include "services/audit.h"
 #include "services/changelog.h"
+#include "services/forms.h"
 #include "services/peers.h"
 #include "services/sites.h"
 #include "services/users.h"
@@ -204,7 +205,7 @@ int node_init(const struct node_init_options *o, char node_id[ID_LEN], struct er
     if (user == NULL)
         goto fail;
     json_decref(user);
-    if (peers_node_key_create(o->dir, e) < 0)
+    if (forms_seed_builtin(db, e) < 0 || peers_node_key_create(o->dir, e) < 0)
         goto fail;
     db_close(db);
     return 0;

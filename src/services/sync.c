@@ -11,6 +11,8 @@
 #include "core/util.h"
 #include "services/audit.h"
 #include "services/changelog.h"
+#include "services/encounters.h"
+#include "services/forms.h"
 #include "services/patients.h"
 #include "services/sites.h"
 #include "services/sync.h"
@@ -36,6 +38,10 @@ static const struct sync_table sync_tables[] = {
      * so every peer gets every site) */
     { SITE_TABLE, "name", sites_apply, NULL, sites_check_fields },
     { PATIENT_TABLE, "site_id", patients_store_fields, patients_site_of, patients_check_fields },
+    /* form definitions are not health data: every peer gets them, like sites */
+    { FORM_TABLE, "definition", forms_apply, NULL, forms_check_fields },
+    { ENCOUNTER_TABLE, "patient_id", encounters_apply, encounters_site_of, encounters_check_fields },
+    { ENTRY_TABLE, "encounter_id", entries_apply, entries_site_of, entries_check_fields },
 };
 
 static const struct sync_table *table_find(const char *name)

@@ -36,9 +36,11 @@
 #include "core/id.h"
 #include "core/util.h"
 #include "services/changelog.h"
+#include "services/encounters.h"
 #include "services/patients.h"
 #include "services/sync.h"
 #include "store/changes.h"
+#include "store/encounters.h"
 #include "store/patients.h"
 #include "store/peers.h"
 #include "store/sites.h"
@@ -137,12 +139,17 @@ struct world {
     int serial;                 /* for unique identifiers */
     char (*rows)[ID_LEN];       /* every patient created */
     size_t nrows, caprows;
+    char (*visits)[ID_LEN];     /* every encounter opened */
+    size_t nvisits, capvisits;
+    char (*entries)[ID_LEN];    /* every form entry recorded */
+    size_t nentries, capentries;
     struct delivery *delivered; /* every batch handed to a node, for the idempotence check */
     size_t ndelivered, capdelivered;
     struct delivery old[OLD_BATCHES];
     int nold;
     struct {
         int creates, edits, concurrent, deletes, resolves, syncs, cut, shuffles, reorders, dup, late, rounds;
+        int visits, visit_edits, entries, corrections, withdrawals;
         int64_t pulled_new, pulled_dup;   /* changes pulled in sessions: new to the puller, already held */
         int losers, exempt_equal, exempt_replaced, seen, conflicts, covered_equal, spurious, open_differs;
     } stats;
@@ -239,6 +246,8 @@ static void world_close(struct world *w)
         free(w->old[i].data);
     free(w->delivered);
     free(w->rows);
+    free(w->visits);
+    free(w->entries);
     free(w);
 }
 
@@ -261,6 +270,17 @@ static void world_add_row(struct world *w, const char *id)
         assert_non_null(w->rows);
     }
     snprintf(w->rows[w->nrows++], ID_LEN, "%s", id);
+}
+
+/* Append id to a list of ids (rows, visits or entries of the world). */
+static void id_list_add(char (**list)[ID_LEN], size_t *n, size_t *cap, const char *id)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *list = realloc(*list, *cap * sizeof(**list));
+        assert_non_null(*list);
+    }
+    snprintf((*list)[(*n)++], ID_LEN, "%s", id);
 }
 
 static void delivery_set(struct delivery *d, int to, const void *data, size_t len)
@@ -711,6 +731,132 @@ static void op_delete(struct world *w, int node)
     w->stats.deletes++;
 }
 
+/* ---- clinical records: encounters (merged field by field) and entries (append-only) ---- */
+
+static const char *const visit_types[] = { "consultation", "triage", "follow_up", "outreach", "health_assessment" };
+static const char *const visit_statuses[] = { "planned", "in_progress", "finished", "cancelled" };
+static const char *const visit_notes[] = { "seen with interpreter", "referred to hub", "returns tomorrow", "no show" };
+
+/* An id of the list that the node holds (get finds it), or NULL. */
+static const char *pick_held(struct world *w, int node, char (*list)[ID_LEN], size_t n,
+                             int (*get)(struct db *, const char *, json_t **, struct err *))
+{
+    json_t *row = NULL;
+    struct err e;
+    int tries, found;
+
+    for (tries = 0; tries < 8 && n; tries++) {
+        const char *id = list[rng_int(&w->rng, (int)n)];
+
+        err_clear(&e);
+        found = get(w->nodes[node].db, id, &row, &e);
+        CHECK(found >= 0, "read %s: %s", id, e.message);
+        json_decref(row);
+        row = NULL;
+        if (found)
+            return id;
+    }
+    return NULL;
+}
+
+static void op_visit(struct world *w, int node)
+{
+    const char *patient = pick_row(w, node);
+    json_t *in, *out;
+    struct err e;
+
+    if (patient == NULL)
+        return;
+    in = json_pack("{s:s}", "type", PICK(&w->rng, visit_types));
+    err_clear(&e);
+    out = encounters_create(w->nodes[node].db, &w->nodes[node].who, patient, in, &e);
+    json_decref(in);
+    CHECK(out != NULL, "open an encounter on node %d: %s (%s)", node, e.message, e.code);
+    id_list_add(&w->visits, &w->nvisits, &w->capvisits, json_string_value(json_object_get(out, "id")));
+    TRACE("  node %d opens %s for %s\n", node, json_string_value(json_object_get(out, "id")), patient);
+    json_decref(out);
+    w->stats.visits++;
+}
+
+/* Change an encounter's status or notes; sometimes on several nodes at once (concurrent edits). */
+static void op_visit_edit(struct world *w, int node)
+{
+    const char *id = pick_held(w, node, w->visits, w->nvisits, store_encounter_get);
+    int k, writers = rng_chance(&w->rng, 30) ? 2 : 1, done = 0;
+    json_t *in, *out;
+    struct err e;
+
+    if (id == NULL)
+        return;
+    for (k = 0; k < w->n && done < writers; k++) {
+        int other = (node + k) % w->n;
+        json_t *row = NULL;
+
+        err_clear(&e);
+        if (store_encounter_get(w->nodes[other].db, id, &row, &e) != 1)
+            continue;
+        json_decref(row);
+        in = rng_chance(&w->rng, 50) ? json_pack("{s:s}", "status", PICK(&w->rng, visit_statuses))
+                                     : json_pack("{s:s}", "notes", PICK(&w->rng, visit_notes));
+        err_clear(&e);
+        out = encounters_update(w->nodes[other].db, &w->nodes[other].who, id, in, &e);
+        CHECK(out != NULL, "change encounter %s on node %d: %s (%s)", id, other, e.message, e.code);
+        TRACE("  node %d changes encounter %s\n", other, id);
+        json_decref(in);
+        json_decref(out);
+        done++;
+    }
+    w->stats.visit_edits++;
+}
+
+/* Record vitals in an encounter, or correct or withdraw an entry the node holds. */
+static void op_entry(struct world *w, int node)
+{
+    int kind = rng_int(&w->rng, 10);
+    const char *target = kind >= 6 ? pick_held(w, node, w->entries, w->nentries, store_entry_get) : NULL;
+    const char *visit = pick_held(w, node, w->visits, w->nvisits, store_encounter_get);
+    json_t *in, *out, *row = NULL, *fields = NULL;
+    struct err e;
+
+    err_clear(&e);
+    if (target && kind >= 9) {
+        in = json_pack("{s:s}", "reason", "wrong patient");
+        out = entries_withdraw(w->nodes[node].db, &w->nodes[node].who, target, in, &e);
+        json_decref(in);
+        CHECK(out != NULL || e.kind == ERR_CONFLICT, "withdraw %s on node %d: %s", target, node, e.message);
+        w->stats.withdrawals += out != NULL;
+        TRACE("  node %d withdraws %s\n", node, target);
+        json_decref(out);
+        return;
+    }
+    if (target) {
+        CHECK(store_entry_get(w->nodes[node].db, target, &row, &e) == 1, "read entry: %s", e.message);
+        in = json_pack("{s:s,s:{s:f},s:O}", "form", "vitals", "values", "temp_c", 36.0 + rng_int(&w->rng, 40) / 10.0,
+                       "supersedes", json_object_get(row, "id"));
+        visit = json_string_value(json_object_get(row, "encounter_id"));
+    } else if (visit) {
+        in = json_pack("{s:s,s:{s:f,s:i}}", "form", "vitals", "values", "temp_c", 36.0 + rng_int(&w->rng, 40) / 10.0,
+                       "heart_rate", 60 + rng_int(&w->rng, 60));
+    } else {
+        return;
+    }
+    out = entries_create(w->nodes[node].db, &w->nodes[node].who, visit, in, &fields, &e);
+    json_decref(in);
+    /* a cancelled visit, or an entry already corrected or withdrawn here, refuses: that is the rule */
+    CHECK(out != NULL || e.kind == ERR_CONFLICT, "entry on node %d: %s (%s)", node, e.message, e.code);
+    if (out) {
+        id_list_add(&w->entries, &w->nentries, &w->capentries, json_string_value(json_object_get(out, "id")));
+        TRACE("  node %d records %s%s\n", node, json_string_value(json_object_get(out, "id")), target ? " (correction)" : "");
+        if (target)
+            w->stats.corrections++;
+        else
+            w->stats.entries++;
+    }
+    json_decref(row);
+    json_decref(fields);
+    json_decref(out);
+}
+
 /* A person settles one open conflict, keeping either value. */
 static void op_resolve(struct world *w, int node)
 {
@@ -862,6 +1008,24 @@ static char *node_dump(struct node *nd)
     }
     sqlite3_finalize(ids);
     sqlite3_finalize(terms);
+    ids = query(nd, "SELECT 'encounter', id FROM encounters UNION ALL SELECT 'entry', id FROM entries ORDER BY 1, 2");
+    while (sqlite3_step(ids) == SQLITE_ROW) {
+        const char *id = col_text(ids, 1);
+
+        err_clear(&e);
+        if (strcmp(col_text(ids, 0), "encounter") == 0)
+            assert_int_equal(store_encounter_get(nd->db, id, &p, &e), 1);
+        else
+            assert_int_equal(store_entry_get(nd->db, id, &p, &e), 1);
+        json_object_del(p, "created_at");
+        json_object_del(p, "updated_at");
+        text = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_non_null(text);
+        assert_int_equal(buf_printf(&b, "%s %s\n", col_text(ids, 0), text), 0);
+        free(text);
+        json_decref(p);
+    }
+    sqlite3_finalize(ids);
     return buf_detach(&b, NULL);
 }
 
@@ -966,10 +1130,25 @@ static int change_after(const struct field_change *a, const struct field_change 
     return a->hlc > b->hlc || (a->hlc == b->hlc && strcmp(a->origin, b->origin) > 0);
 }
 
+/* The replicated record types the merge checks cover: the table, the field whose presence makes a row
+ * exist (see services/sync.c), and how to read a stored row. */
+struct checked_table {
+    const char *name;
+    const char *required;
+    int (*get)(struct db *db, const char *id, json_t **out, struct err *e);
+};
+
+static const struct checked_table checked_tables[] = {
+    { PATIENT_TABLE, "site_id", store_patient_get },
+    { ENCOUNTER_TABLE, "patient_id", store_encounter_get },
+    { ENTRY_TABLE, "encounter_id", store_entry_get },
+};
+static const struct checked_table *checking = &checked_tables[0];   /* the table check_merge is on */
+
 /* How many conflict rows keep change x of (row, field) on a node (0 or 1). */
 static int conflict_has(struct node *nd, const char *row, const char *field, const struct field_change *x)
 {
-    sqlite3_stmt *st = query(nd, "SELECT count(*) FROM conflicts WHERE tbl = 'patient' AND row_id = ?1"
+    sqlite3_stmt *st = query(nd, "SELECT count(*) FROM conflicts WHERE tbl = ?5 AND row_id = ?1"
                                  " AND field = ?2 AND hlc = ?3 AND origin = ?4");
     int n;
 
@@ -977,6 +1156,7 @@ static int conflict_has(struct node *nd, const char *row, const char *field, con
     sqlite3_bind_text(st, 2, field, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, x->hlc);
     sqlite3_bind_text(st, 4, x->origin, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, checking->name, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     n = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
@@ -986,9 +1166,10 @@ static int conflict_has(struct node *nd, const char *row, const char *field, con
 /* Does a node keep a conflict of (row, field) whose losing value is `value`? */
 static int conflict_has_value(struct node *nd, const char *row, const char *field, const json_t *value)
 {
-    sqlite3_stmt *st = query(nd, "SELECT value FROM conflicts WHERE tbl = 'patient' AND row_id = ?1 AND field = ?2");
+    sqlite3_stmt *st = query(nd, "SELECT value FROM conflicts WHERE tbl = ?3 AND row_id = ?1 AND field = ?2");
     int found = 0;
 
+    sqlite3_bind_text(st, 3, checking->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 1, row, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, field, -1, SQLITE_TRANSIENT);
     while (!found && sqlite3_step(st) == SQLITE_ROW) {
@@ -1123,10 +1304,10 @@ static void check_field(struct world *w, const char *row, const char *field, str
 }
 
 /* Winners and losses of every field of every row, from node 0's log (identical everywhere by then). */
-static void check_merge(struct world *w)
+static void check_merge_table(struct world *w)
 {
     sqlite3_stmt *st = query(&w->nodes[0], "SELECT o.node_id, c.row_id, c.hlc, c.fields, c.base FROM changes c"
-                                           " JOIN origins o ON o.n = c.origin WHERE c.tbl = 'patient'"
+                                           " JOIN origins o ON o.n = c.origin WHERE c.tbl = ?1"
                                            " ORDER BY c.row_id, c.hlc");
     json_t *all = json_array(), *stamps[MAX_NODES], *records[MAX_NODES], *c;
     struct field_change *ch = NULL;
@@ -1134,6 +1315,7 @@ static void check_merge(struct world *w)
     struct err e;
     int k;
 
+    sqlite3_bind_text(st, 1, checking->name, -1, SQLITE_STATIC);
     while (sqlite3_step(st) == SQLITE_ROW)
         json_array_append_new(all, json_pack("[s,s,I,o,o]", col_text(st, 0), col_text(st, 1),
                                              (json_int_t)sqlite3_column_int64(st, 2),
@@ -1157,9 +1339,9 @@ static void check_merge(struct world *w)
         }
         for (k = 0; k < w->n; k++) {
             err_clear(&e);
-            stamps[k] = changelog_stamps(w->nodes[k].db, PATIENT_TABLE, row, &e);
+            stamps[k] = changelog_stamps(w->nodes[k].db, checking->name, row, &e);
             CHECK(stamps[k] != NULL, "stamps: %s", e.message);
-            assert_true(store_patient_get(w->nodes[k].db, row, &records[k], &e) >= 0);
+            assert_true(checking->get(w->nodes[k].db, row, &records[k], &e) >= 0);
         }
         json_object_foreach(fields, field, unused) {
             nch = 0;
@@ -1186,9 +1368,9 @@ static void check_merge(struct world *w)
             CHECK(json_object_size(stamps[k]) == json_object_size(fields),
                   "node %d: changelog_stamps of %s has %zu fields, the log %zu", k, row, json_object_size(stamps[k]),
                   json_object_size(fields));
-            /* a record exists once its site is known, and then on every node */
-            CHECK((records[k] != NULL) == (json_object_get(fields, "site_id") != NULL), "node %d: record %s %s", k,
-                  row, records[k] ? "exists without a site" : "is missing");
+            /* a record exists once its required field is known, and then on every node */
+            CHECK((records[k] != NULL) == (json_object_get(fields, checking->required) != NULL), "node %d: %s %s %s",
+                  k, checking->name, row, records[k] ? "exists without its required field" : "is missing");
             json_decref(stamps[k]);
             json_decref(records[k]);
         }
@@ -1196,6 +1378,17 @@ static void check_merge(struct world *w)
     }
     json_decref(all);
     free(ch);
+}
+
+static void check_merge(struct world *w)
+{
+    size_t t;
+
+    for (t = 0; t < sizeof(checked_tables) / sizeof(checked_tables[0]); t++) {
+        checking = &checked_tables[t];
+        check_merge_table(w);
+    }
+    checking = &checked_tables[0];
 }
 
 /* The changes of every origin are 1..max with no hole and come from nodes of this schedule; nothing was
@@ -1305,10 +1498,16 @@ static void run_schedule(uint64_t seed, int verbose)
           topology_names[w->topology], w->hostile ? "hostile" : "clean", nops);
     for (op = 0; op < nops; op++) {
         kind = rng_int(&w->rng, 100);
-        if (kind < 22 || w->nrows == 0) {
+        if (kind < 14 || w->nrows == 0) {
             op_create(w, rng_int(&w->rng, w->n));
-        } else if (kind < 47) {
+        } else if (kind < 26) {
             op_edit(w, rng_int(&w->rng, w->n));
+        } else if (kind < 32) {
+            op_visit(w, rng_int(&w->rng, w->n));
+        } else if (kind < 38) {
+            op_visit_edit(w, rng_int(&w->rng, w->n));
+        } else if (kind < 47) {
+            op_entry(w, rng_int(&w->rng, w->n));
         } else if (kind < 57) {
             op_concurrent(w);
         } else if (kind < 61) {
@@ -1334,6 +1533,8 @@ static void run_schedule(uint64_t seed, int verbose)
                topology_names[w->topology], w->stats.creates, w->stats.edits, w->stats.concurrent, w->stats.deletes,
                w->stats.resolves, w->stats.syncs, w->stats.cut, w->stats.shuffles, w->stats.reorders, w->stats.dup,
                w->stats.late, w->stats.rounds);
+        printf("%d visits %d visit edits %d entries %d corrections %d withdrawals; ", w->stats.visits,
+               w->stats.visit_edits, w->stats.entries, w->stats.corrections, w->stats.withdrawals);
         printf("losers %d: seen %d, equal %d, value replaced %d, in conflicts %d (%d node checks by an equal value); "
                "spurious %d; open sets differ on %d nodes; pulled %lld new, %lld already held\n", w->stats.losers,
                w->stats.seen, w->stats.exempt_equal, w->stats.exempt_replaced, w->stats.conflicts,

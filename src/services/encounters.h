@@ -1,0 +1,64 @@
+/* encounters.h — visits and the clinical facts recorded in them.
+ *
+ * An encounter is a visit of a patient at a site (consultation, triage, follow_up, outreach,
+ * health_assessment) with a provider, start and end time and status (planned, in_progress, finished,
+ * cancelled); its fields merge one by one under replication. An entry is the values of one form version
+ * filled once: append-only. A correction is a new entry that supersedes the old one; "entered in error" is
+ * a withdrawal record that names the entry; nothing is overwritten and every write and read is audited.
+ * Callers see the encounters and entries of patients of their sites (or recorded at their sites).
+ * Ownership: json_t values returned are new references; inputs are borrowed.
+ */
+#ifndef SANAD_ENCOUNTERS_H
+#define SANAD_ENCOUNTERS_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/err.h"
+#include "core/id.h"
+#include "core/json.h"
+#include "services/caller.h"
+#include "store/db.h"
+
+#define ENCOUNTER_TABLE "encounter"
+#define ENTRY_TABLE "entry"
+#define ENCOUNTERS_PAGE_MAX 100
+
+extern const struct json_field encounters_input_fields[];
+extern const struct json_field entries_input_fields[];
+extern const struct json_field entries_withdraw_fields[];
+
+/* Open an encounter for a patient: {type, status?, site_id?, provider?, started_at?, ended_at?, notes?}.
+ * Defaults: status in_progress, the patient's site when the caller has it (else the caller's first site),
+ * the caller as provider, now as start. */
+json_t *encounters_create(struct db *db, const struct caller *who, const char *patient_id, const json_t *input,
+                          struct err *e);
+/* Change status, provider, ended_at or notes (fields not sent stay). */
+json_t *encounters_update(struct db *db, const struct caller *who, const char *id, const json_t *input,
+                          struct err *e);
+/* The encounter with its entries (each with its status: active, superseded or entered_in_error). */
+json_t *encounters_get(struct db *db, const struct caller *who, const char *id, struct err *e);
+/* {"items":[encounter...], "next": cursor|null}, newest first. */
+json_t *encounters_list(struct db *db, const struct caller *who, const char *patient_id, const char *cursor,
+                        int64_t limit, struct err *e);
+
+/* Record an entry: {form, version?, values, supersedes?}. The values are checked against the form version
+ * (the newest when none is given): on failure NULL, ERR_UNPROCESSABLE invalid_entry and *field_errors
+ * {field: message}. */
+json_t *entries_create(struct db *db, const struct caller *who, const char *encounter_id, const json_t *input,
+                       json_t **field_errors, struct err *e);
+json_t *entries_get(struct db *db, const struct caller *who, const char *id, struct err *e);
+/* Mark an entry entered in error: {reason}. Returns the entry as it now reads. */
+json_t *entries_withdraw(struct db *db, const struct caller *who, const char *id, const json_t *input,
+                         struct err *e);
+
+/* Replication of encounters and entries (tables "encounter" and "entry"). */
+int encounters_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);
+int encounters_check_fields(const json_t *fields, struct err *e);
+int encounters_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e);
+int entries_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);
+int entries_check_fields(const json_t *fields, struct err *e);
+int entries_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e);
+
+#endif
