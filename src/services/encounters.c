@@ -303,8 +303,8 @@ static int encounter_store(struct db *db, const char *id, const json_t *base, co
     return rc;
 }
 
-json_t *encounters_create(struct db *db, const struct caller *who, const char *patient_id, const json_t *input,
-                          struct err *e)
+/* Open an encounter inside the batch's write transaction. */
+static json_t *encounter_create_in(struct clinical_batch *b, const char *patient_id, const json_t *input, struct err *e)
 {
     struct patient_brief p;
     json_t *changes = json_object(), *enc = NULL, *out = NULL;
@@ -312,26 +312,58 @@ json_t *encounters_create(struct db *db, const struct caller *who, const char *p
 
     if (changes == NULL)
         return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory"), NULL;
-    if (who->nsites == 0) {
+    if (b->who->nsites == 0) {
         err_set(e, ERR_FORBIDDEN, "no_site", "your account belongs to no site");
         goto done;
     }
     id_new(id);
-    if (db_begin_write(db, e) < 0)
+    if (patient_visible(b->db, b->who, patient_id, &p, e) < 0 || encounter_changes(b->who, input, NULL, &p, changes, e) < 0
+        || changelog_record(b->db, &b->tx, ENCOUNTER_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
+        || encounter_store(b->db, id, NULL, changes, now_ms(), e) < 0 || store_encounter_get(b->db, id, &enc, e) <= 0
+        || audit_record_in(b->db, &b->audit, b->who, "encounter.create", "encounter", id,
+                           json_string_value(json_object_get(changes, "site_id")), "ok", e) < 0)
         goto done;
-    if (patient_visible(db, who, patient_id, &p, e) < 0 || encounter_changes(who, input, NULL, &p, changes, e) < 0
-        || changelog_record(db, NULL, ENCOUNTER_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
-        || encounter_store(db, id, NULL, changes, now_ms(), e) < 0 || store_encounter_get(db, id, &enc, e) <= 0
-        || audit_record(db, who, "encounter.create", "encounter", id, json_string_value(json_object_get(changes, "site_id")),
-                        "ok", e) < 0
-        || db_commit(db, e) < 0) {
-        db_rollback(db);
-        goto done;
-    }
     out = encounter_view(enc);
 done:
     json_decref(changes);
     json_decref(enc);
+    return out;
+}
+
+int clinical_batch_begin(struct clinical_batch *b, struct db *db, const struct caller *who, struct err *e)
+{
+    memset(b, 0, sizeof(*b));
+    b->db = db;
+    b->who = who;
+    return db_begin_write(db, e);
+}
+
+int clinical_batch_finish(struct clinical_batch *b, int ok, struct err *e)
+{
+    if (ok && db_commit(b->db, e) == 0)
+        return 0;
+    db_rollback(b->db);
+    return -1;
+}
+
+json_t *clinical_batch_encounter(struct clinical_batch *b, const char *patient_id, const json_t *input, struct err *e)
+{
+    return encounter_create_in(b, patient_id, input, e);
+}
+
+json_t *encounters_create(struct db *db, const struct caller *who, const char *patient_id, const json_t *input,
+                          struct err *e)
+{
+    struct clinical_batch b;
+    json_t *out;
+
+    if (clinical_batch_begin(&b, db, who, e) < 0)
+        return NULL;
+    out = encounter_create_in(&b, patient_id, input, e);
+    if (clinical_batch_finish(&b, out != NULL, e) < 0) {
+        json_decref(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -474,9 +506,12 @@ static json_t *entry_record_out(struct db *db, const char *id, struct err *e)
     return out;
 }
 
-json_t *entries_create(struct db *db, const struct caller *who, const char *encounter_id, const json_t *input,
-                       json_t **field_errors, struct err *e)
+/* Record an entry inside the batch's write transaction. */
+static json_t *entry_create_in(struct clinical_batch *b, const char *encounter_id, const json_t *input,
+                               json_t **field_errors, struct err *e)
 {
+    struct db *db = b->db;
+    const struct caller *who = b->who;
     struct entry_context ctx;
     struct patient_brief p;
     struct form *f = NULL;
@@ -491,8 +526,6 @@ json_t *entries_create(struct db *db, const struct caller *who, const char *enco
         return NULL;
     if (version && json_integer_value(version) < 1)
         return field_fail(e, "version", ERR_UNPROCESSABLE, "invalid_version", "version must be 1 or more"), NULL;
-    if (db_begin_write(db, e) < 0)
-        return NULL;
     if ((enc = encounter_load(db, who, encounter_id, e)) == NULL)
         goto fail;
     if (strcmp(json_string_value(json_object_get(enc, "status")), "cancelled") == 0) {
@@ -559,15 +592,13 @@ json_t *entries_create(struct db *db, const struct caller *who, const char *enco
     if (store_entry_put(db, changes, now_ms(), e) < 0)
         goto fail;
     json_object_del(changes, "id");
-    if (changelog_record(db, NULL, ENTRY_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
+    if (changelog_record(db, &b->tx, ENTRY_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
         || (out = entry_record_out(db, id, e)) == NULL
-        || audit_record(db, who, supersedes ? "entry.correct" : "entry.create", "entry", id,
-                        json_string_value(json_object_get(enc, "site_id")), "ok", e) < 0
-        || db_commit(db, e) < 0)
+        || audit_record_in(db, &b->audit, who, supersedes ? "entry.correct" : "entry.create", "entry", id,
+                           json_string_value(json_object_get(enc, "site_id")), "ok", e) < 0)
         goto fail;
     goto done;
 fail:
-    db_rollback(db);
     json_decref(out);
     out = NULL;
     if (e->kind == ERR_NONE)
@@ -578,6 +609,29 @@ done:
     json_decref(stored);
     json_decref(target);
     json_decref(changes);
+    return out;
+}
+
+json_t *clinical_batch_entry(struct clinical_batch *b, const char *encounter_id, const json_t *input,
+                             json_t **field_errors, struct err *e)
+{
+    return entry_create_in(b, encounter_id, input, field_errors, e);
+}
+
+json_t *entries_create(struct db *db, const struct caller *who, const char *encounter_id, const json_t *input,
+                       json_t **field_errors, struct err *e)
+{
+    struct clinical_batch b;
+    json_t *out;
+
+    *field_errors = NULL;
+    if (clinical_batch_begin(&b, db, who, e) < 0)
+        return NULL;
+    out = entry_create_in(&b, encounter_id, input, field_errors, e);
+    if (clinical_batch_finish(&b, out != NULL, e) < 0) {
+        json_decref(out);
+        return NULL;
+    }
     return out;
 }
 

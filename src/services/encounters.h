@@ -18,7 +18,9 @@
 #include "core/err.h"
 #include "core/id.h"
 #include "core/json.h"
+#include "services/audit.h"
 #include "services/caller.h"
+#include "services/changelog.h"
 #include "store/db.h"
 
 #define ENCOUNTER_TABLE "encounter"
@@ -52,6 +54,22 @@ json_t *entries_get(struct db *db, const struct caller *who, const char *id, str
 /* Mark an entry entered in error: {reason}. Returns the entry as it now reads. */
 json_t *entries_withdraw(struct db *db, const struct caller *who, const char *id, const json_t *input,
                          struct err *e);
+
+/* Recording many encounters and entries in one transaction (demo data, imports): begin, then any number
+ * of clinical_batch_encounter / clinical_batch_entry (same rules, audit and change log as the single
+ * calls), then finish (ok = 0 rolls everything back; so does a storage failure at commit). A call that
+ * fails leaves the batch usable only for finish(ok = 0) when its error is ERR_INTERNAL. */
+struct clinical_batch {
+    struct db *db;
+    const struct caller *who;
+    struct changelog_tx tx;
+    struct audit_head audit;
+};
+int clinical_batch_begin(struct clinical_batch *b, struct db *db, const struct caller *who, struct err *e);
+json_t *clinical_batch_encounter(struct clinical_batch *b, const char *patient_id, const json_t *input, struct err *e);
+json_t *clinical_batch_entry(struct clinical_batch *b, const char *encounter_id, const json_t *input,
+                             json_t **field_errors, struct err *e);
+int clinical_batch_finish(struct clinical_batch *b, int ok, struct err *e);
 
 /* Replication of encounters and entries (tables "encounter" and "entry"). */
 int encounters_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);

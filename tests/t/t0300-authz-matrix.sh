@@ -34,6 +34,20 @@ PATCH|/api/v1/patients/{id}|patient.write|200|/api/v1/patients/@PATIENT_ID@|{"mi
 DELETE|/api/v1/patients/{id}|patient.delete|204|/api/v1/patients/@NEW_PATIENT_ID@|
 GET|/api/v1/registration-fields|patient.read|200|/api/v1/registration-fields|
 PUT|/api/v1/registration-fields|sites.manage|200|/api/v1/registration-fields|{}
+GET|/api/v1/catalogues/{kind}|patient.read|200|/api/v1/catalogues/icd10?q=fever|
+GET|/api/v1/forms|clinical.read|200|/api/v1/forms|
+POST|/api/v1/forms|forms.manage|201|/api/v1/forms|{"id":"matrix_@ROLE@","title":{"en":"M"},"fields":[{"name":"a","type":"boolean","label":{"en":"A"}}]}
+POST|/api/v1/forms/import|forms.manage|201|/api/v1/forms/import|{"survey":"type,name,label\ninteger,n,N","settings":"form_id,form_title\nmatrix_xls_@ROLE@,M"}
+GET|/api/v1/forms/{id}|clinical.read|200|/api/v1/forms/vitals|
+PUT|/api/v1/forms/{id}|forms.manage|201|/api/v1/forms/@FORM_ID@|{"title":{"en":"M"},"fields":[{"name":"b","type":"boolean","label":{"en":"B"}}]}
+GET|/api/v1/forms/{id}/versions|clinical.read|200|/api/v1/forms/vitals/versions|
+POST|/api/v1/patients/{id}/encounters|clinical.write|201|/api/v1/patients/@PATIENT_ID@/encounters|{"type":"consultation"}
+GET|/api/v1/patients/{id}/encounters|clinical.read|200|/api/v1/patients/@PATIENT_ID@/encounters|
+GET|/api/v1/encounters/{id}|clinical.read|200|/api/v1/encounters/@ENCOUNTER_ID@|
+PATCH|/api/v1/encounters/{id}|clinical.write|200|/api/v1/encounters/@ENCOUNTER_ID@|{"notes":"@ROLE@"}
+POST|/api/v1/encounters/{id}/entries|clinical.write|201|/api/v1/encounters/@ENCOUNTER_ID@/entries|{"form":"vitals","values":{"temp_c":37}}
+GET|/api/v1/entries/{id}|clinical.read|200|/api/v1/entries/@ENTRY_ID@|
+POST|/api/v1/entries/{id}/entered-in-error|clinical.write|200|/api/v1/entries/@NEW_ENTRY_ID@/entered-in-error|{"reason":"matrix @ROLE@"}
 POST|/api/v1/peers/enroll|public|401|/api/v1/peers/enroll|{"code":"00000-00000-00000-00000-00000","node_id":"01234567-89ab-7def-8123-456789abcdef","name":"m","public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
 POST|/api/v1/sync/nonce|public|200|/api/v1/sync/nonce|
 POST|/api/v1/sync/pull|peer|200|/api/v1/sync/pull|{"vector":{}}
@@ -136,10 +150,33 @@ new_patient() {
 PATIENT_ID=$(new_patient)
 check "patient id looks like a UUID ($PATIENT_ID)" sh -c "printf '%s' '$PATIENT_ID' | grep -Eqx '[0-9a-f-]{36}'"
 
+# As admin: an encounter of that patient, and a form to version.
+TOKEN=$ADMIN_TOKEN
+api POST "/api/v1/patients/$PATIENT_ID/encounters" '{"type":"consultation"}'
+ENCOUNTER_ID=$(jqb .id)
+api POST /api/v1/forms '{"id":"matrix_form","title":{"en":"M"},"fields":[{"name":"a","type":"boolean","label":{"en":"A"}}]}'
+FORM_ID=$(jqb .id)
+TOKEN=
+
+# new_entry: record vitals in the encounter as admin; prints the entry's id.
+new_entry() {
+  _t=$TOKEN
+  TOKEN=$ADMIN_TOKEN
+  api POST "/api/v1/encounters/$ENCOUNTER_ID/entries" '{"form":"vitals","values":{"temp_c":36.6}}'
+  TOKEN=$_t
+  [ "$STATUS" = 201 ] || not_ok_subshell "record an entry for the matrix" "got $STATUS: $BODY"
+  printf '%s' "$BODY" | sed -n 's/^{"id":"\([0-9a-f-]*\)".*/\1/p'
+}
+ENTRY_ID=$(new_entry)
+check "encounter, entry and form for the matrix ($ENCOUNTER_ID $ENTRY_ID $FORM_ID)" \
+  sh -c "printf '%s %s' '$ENCOUNTER_ID' '$ENTRY_ID' | grep -Eqx '[0-9a-f-]{36} [0-9a-f-]{36}' && [ '$FORM_ID' = matrix_form ]"
+
 # fill PATH BODY ROLE: sets URL and REQ_BODY with the placeholders replaced.
 fill() {
-  URL=$(printf '%s' "$1" | sed "s/@USER_ID@/$TARGET_ID/g; s/@PATIENT_ID@/$PATIENT_ID/g")
+  URL=$(printf '%s' "$1" | sed "s/@USER_ID@/$TARGET_ID/g; s/@PATIENT_ID@/$PATIENT_ID/g;
+    s/@ENCOUNTER_ID@/$ENCOUNTER_ID/g; s/@ENTRY_ID@/$ENTRY_ID/g; s/@FORM_ID@/$FORM_ID/g")
   case "$URL" in *@NEW_PATIENT_ID@*) URL=$(printf '%s' "$URL" | sed "s/@NEW_PATIENT_ID@/$(new_patient)/") ;; esac
+  case "$URL" in *@NEW_ENTRY_ID@*) URL=$(printf '%s' "$URL" | sed "s/@NEW_ENTRY_ID@/$(new_entry)/") ;; esac
   REQ_BODY=$(printf '%s' "$2" | sed "s/@ROLE@/$3/g")
   case "$URL" in *'{'*|*@*) not_ok "the matrix path $1 has only placeholders this test can fill" ;; esac
 }
@@ -203,7 +240,7 @@ methods_for() {
     "$TMP/matrix" | sort -u | tr '\n' ' '
 }
 TOKEN=$ADMIN_TOKEN
-cut -d'|' -f5 "$TMP/matrix" | sed 's/?.*//; s/@NEW_PATIENT_ID@/@PATIENT_ID@/' | sort -u >"$TMP/paths"
+cut -d'|' -f5 "$TMP/matrix" | sed 's/?.*//; s/@NEW_PATIENT_ID@/@PATIENT_ID@/; s/@NEW_ENTRY_ID@/@ENTRY_ID@/' | sort -u >"$TMP/paths"
 while read -r path; do
   fill "$path" "" admin
   known=" $(methods_for "$URL")"
