@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/date.h"
 #include "core/expr.h"
 
 #define MAX_SAFE_INT 9007199254740992LL     /* 2^53: every integer up to here is exact in a double */
@@ -1198,34 +1199,19 @@ static void fn_number(const struct val *x, struct val *out)
         val_int(out, negative ? -iv : iv);
 }
 
-/* Days since 1970-01-01 of a "YYYY-MM-DD" string or of a datetime starting "YYYY-MM-DDT"; -1 when v is not
- * one (years 0001 to 9999, real calendar days). */
+/* The day number of a date "YYYY-MM-DD" or of a datetime "YYYY-MM-DDTHH:MM[:SS]Z" (core/date rules: real
+ * calendar days, years 1800 to 9999); -1 when v is anything else. */
 static int date_days(const struct val *v, int64_t *days)
 {
-    static const int month_days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    static const int shape[10] = { 1, 1, 1, 1, 0, 1, 1, 0, 1, 1 };     /* 1: a digit, 0: '-' */
-    const char *s = v->s;
-    int64_t y, m, d, era, yoe, doy, doe;
-    int leap, i;
+    int64_t ms;
 
-    if (v->type != V_STRING || v->len < 10 || (v->len > 10 && s[10] != 'T'))
+    if (v->type != V_STRING || memchr(v->s, '\0', v->len) != NULL)     /* core/date reads to the NUL */
         return -1;
-    for (i = 0; i < 10; i++)
-        if (shape[i] ? !is_digit(s[i]) : s[i] != '-')
-            return -1;
-    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-    m = (s[5] - '0') * 10 + (s[6] - '0');
-    d = (s[8] - '0') * 10 + (s[9] - '0');
-    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1 || m < 1 || m > 12 || d < 1 || d > month_days[m - 1] + (m == 2 && leap))
+    if (date_parse(v->s, days) == 0)
+        return 0;
+    if (datetime_parse(v->s, &ms) < 0)
         return -1;
-    /* days from the civil date (H. Hinnant's algorithm), with March as the first month of the year */
-    y -= m <= 2;
-    era = y / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    *days = era * 146097 + doe - 719468;
+    *days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
     return 0;
 }
 

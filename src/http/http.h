@@ -121,6 +121,7 @@ void api_patients_update(struct request *req);
 void api_patients_delete(struct request *req);
 void api_regfields_get(struct request *req);
 void api_regfields_put(struct request *req);
+void api_catalogues_search(struct request *req);
 void api_forms_list(struct request *req);
 void api_forms_create(struct request *req);
 void api_forms_get(struct request *req);

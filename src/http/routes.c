@@ -23,6 +23,7 @@ const struct route routes[] = {
     { "DELETE", "/api/v1/patients/{id}",     api_patients_delete, PERM_PATIENT_DELETE, 0 },
     { "GET",    "/api/v1/registration-fields", api_regfields_get, PERM_PATIENT_READ,   0 },
     { "PUT",    "/api/v1/registration-fields", api_regfields_put, PERM_SITES_MANAGE,   65536 },
+    { "GET", "/api/v1/catalogues/{kind}", api_catalogues_search, PERM_PATIENT_READ, 0 },
     { "GET",    "/api/v1/forms",             api_forms_list,      PERM_CLINICAL_READ,  0 },
     { "POST",   "/api/v1/forms",             api_forms_create,    PERM_FORMS_MANAGE,   1 << 20 },
     { "GET",    "/api/v1/forms/{id}",        api_forms_get,       PERM_CLINICAL_READ,  0 },

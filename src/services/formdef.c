@@ -847,7 +847,7 @@ static void check_rows(struct checker *k, const struct form_field *g, const char
 static void check_value(struct checker *k, const struct form_field *f, const char *path, const json_t *v,
                         json_t *into, struct scope *s)
 {
-    char a[32], b[32], norm[16];
+    char a[32], b[32], norm[80];
     const json_t *item;
     const char *str;
     json_t *r;
