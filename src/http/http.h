@@ -124,6 +124,7 @@ void api_regfields_put(struct request *req);
 void api_catalogues_search(struct request *req);
 void api_forms_list(struct request *req);
 void api_forms_create(struct request *req);
+void api_forms_import(struct request *req);
 void api_forms_get(struct request *req);
 void api_forms_update(struct request *req);
 void api_forms_versions(struct request *req);

@@ -26,6 +26,7 @@ const struct route routes[] = {
     { "GET", "/api/v1/catalogues/{kind}", api_catalogues_search, PERM_PATIENT_READ, 0 },
     { "GET",    "/api/v1/forms",             api_forms_list,      PERM_CLINICAL_READ,  0 },
     { "POST",   "/api/v1/forms",             api_forms_create,    PERM_FORMS_MANAGE,   1 << 20 },
+    { "POST",   "/api/v1/forms/import",      api_forms_import,    PERM_FORMS_MANAGE,   1 << 20 },
     { "GET",    "/api/v1/forms/{id}",        api_forms_get,       PERM_CLINICAL_READ,  0 },
     { "PUT",    "/api/v1/forms/{id}",        api_forms_update,    PERM_FORMS_MANAGE,   1 << 20 },
     { "GET",    "/api/v1/forms/{id}/versions", api_forms_versions, PERM_CLINICAL_READ, 0 },

@@ -156,7 +156,7 @@ expect_json '[.items[].version] | join(",")' "2,1"
 # ---- XLSForm import --------------------------------------------------------------------------------------
 TOKEN=$ADMIN
 SURVEY='type,name,label::English (en),label::Arabic (ar),required,relevant,constraint
-integer,age_months,Age in months,العمر بالأشهر,yes,,. >= 0 and . <= 59
+integer,stated_age_months,Age in months,العمر بالأشهر,yes,,. >= 0 and . <= 59
 select_one yn,fever,Fever?,حمى؟,yes,,
 decimal,temp,Temperature,درجة الحرارة,,${fever} = '"'"'yes'"'"',. >= 30 and . <= 45'
 CHOICES='list_name,name,label::English (en),label::Arabic (ar)
