@@ -12,9 +12,10 @@
 #include "core/json.h"
 #include "core/util.h"
 #include "services/demo.h"
+#include "services/demo_visits.h"
 #include "store/db.h"
 
-static const char usage[] = "sanad demo --data DIR --patients N [--seed S] [--site ID]";
+static const char usage[] = "sanad demo --data DIR [--patients N] [--visits V [--entries E]] [--seed S] [--site ID]";
 
 static void show_progress(int64_t done, int64_t total)
 {
@@ -28,11 +29,14 @@ int cmd_demo(int argc, char **argv)
         { "patients", required_argument, NULL, 'n' },
         { "seed", required_argument, NULL, 's' },
         { "site", required_argument, NULL, 'S' },
+        { "visits", required_argument, NULL, 'v' },
+        { "entries", required_argument, NULL, 'E' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *data = NULL, *dir, *site = NULL, *errstr;
-    int64_t count = -1, seed = 0, done = 0, t0;
+    int64_t count = -1, seed = 0, done = 0, t0, visits = 0, entries = 2;
+    struct demo_visits_report vr;
     struct caller local;
     struct db *db = NULL;
     struct err e;
@@ -52,16 +56,26 @@ int cmd_demo(int argc, char **argv)
                 return cmd_usage_error(usage, "--seed '%s' is %s", optarg, errstr);
             break;
         case 'S': site = optarg; break;
+        case 'v':
+            if (parse_int64(optarg, 0, 100, &visits, &errstr) < 0)
+                return cmd_usage_error(usage, "--visits '%s' is %s", optarg, errstr);
+            break;
+        case 'E':
+            if (parse_int64(optarg, 0, 2, &entries, &errstr) < 0)
+                return cmd_usage_error(usage, "--entries '%s' is %s", optarg, errstr);
+            break;
         case 'h':
-            printf("usage: %s\n\nAdd N synthetic patients (fiction, for demos and benchmarks) to the node.\n", usage);
+            printf("usage: %s\n\nAdd N synthetic patients (fiction, for demos and benchmarks) to the node; with\n"
+                   "--visits, give every patient without a visit V visits holding E form entries each (1: vitals,\n"
+                   "2: vitals and a consultation; default 2).\n", usage);
             return 0;
         default: return cmd_usage_error(usage, "unknown option");
         }
     }
     if (optind < argc)
         return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
-    if (count < 0)
-        return cmd_usage_error(usage, "--patients is required");
+    if (count < 0 && visits == 0)
+        return cmd_usage_error(usage, "--patients or --visits is required");
     if ((dir = cmd_data_dir(data)) == NULL)
         return 2;
     if (db_open(dir, 0, &db, &e) < 0)
@@ -80,14 +94,23 @@ int cmd_demo(int argc, char **argv)
         seed = (seed & INT64_MAX) | 1;
     }
     t0 = monotonic_us();
-    if (demo_add_patients(db, &local, local.sites[0], count, (uint64_t)seed, count >= 100000 ? show_progress : NULL,
-                          &e) < 0)
-        goto done;
-    done = count;
-    if (count >= 100000)
-        fprintf(stderr, "\n");
-    printf("added %" PRId64 " demo patients in %.1f s (seed %" PRId64 ")\n", done, (double)(monotonic_us() - t0) / 1e6,
-           seed);
+    if (count > 0) {
+        if (demo_add_patients(db, &local, local.sites[0], count, (uint64_t)seed, count >= 100000 ? show_progress : NULL,
+                              &e) < 0)
+            goto done;
+        done = count;
+        if (count >= 100000)
+            fprintf(stderr, "\n");
+        printf("added %" PRId64 " demo patients in %.1f s (seed %" PRId64 ")\n", done,
+               (double)(monotonic_us() - t0) / 1e6, seed);
+    }
+    if (visits > 0) {
+        t0 = monotonic_us();
+        if (demo_add_visits(db, &local, (int)visits, (int)entries, (uint64_t)seed, &vr, &e) < 0)
+            goto done;
+        printf("added %" PRId64 " encounters and %" PRId64 " entries for %" PRId64 " patients in %.1f s\n",
+               vr.encounters, vr.entries, vr.patients, (double)(monotonic_us() - t0) / 1e6);
+    }
     rc = 0;
 done:
     if (rc)

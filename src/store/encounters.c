@@ -118,6 +118,24 @@ int store_encounter_list(struct db *db, const char *patient_id, const char *afte
     return rows_each(db, st, encounter_read, cb, ctx, NULL, "list encounters", e) < 0 ? -1 : 0;
 }
 
+int store_patients_without_encounters(struct db *db, const char *sites_json, int (*cb)(const char *id, void *ctx),
+                                      void *ctx, struct err *e)
+{
+    static const char sql[] =
+        "SELECT p.id FROM patients p WHERE p.deleted = 0 AND p.site_id IN (SELECT value FROM json_each($1))"
+        " AND NOT EXISTS (SELECT 1 FROM encounters e WHERE e.patient_id = p.id) ORDER BY p.id";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc, stop = 0;
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, sites_json);
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        stop = cb((const char *)sqlite3_column_text(st, 0), ctx);
+    db_stmt_done(st);
+    return stop || rc == SQLITE_DONE ? 0 : db_fail(db, "patients without encounters", e);
+}
+
 /* ---- entries ---- */
 
 #define ENTRY_COLS "e.id, e.encounter_id, e.patient_id, e.site_id, e.form_id, e.form_row, e.supersedes, e.withdraws," \

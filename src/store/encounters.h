@@ -26,6 +26,11 @@ typedef int (*store_json_cb)(const json_t *row, void *ctx);
 int store_encounter_list(struct db *db, const char *patient_id, const char *after, int64_t limit,
                          store_json_cb cb, void *ctx, struct err *e);
 
+/* Live patients of the given sites (JSON array text of site ids) that have no encounter yet, oldest
+ * first (demo data gives them visits). */
+int store_patients_without_encounters(struct db *db, const char *sites_json, int (*cb)(const char *id, void *ctx),
+                                      void *ctx, struct err *e);
+
 /* Insert an entry (id, encounter_id, patient_id, site_id, form_id, form_version, form_row, values,
  * supersedes, withdraws, reason, author, recorded_at). Replicated again, the stored one is replaced by the
  * same content. */
