@@ -21,6 +21,7 @@ static const struct {
     { "demo", cmd_demo },
     { "import", cmd_import },
     { "export", cmd_export },
+    { "forms", cmd_forms },
     { "peer", cmd_peer },
     { "sync", cmd_sync },
     { "help", cmd_help },

@@ -1,5 +1,7 @@
 /* export.c — `sanad export patients --format csv|jsonl`: every live patient of the node (or of one site),
- * newest first, to standard output. The export is audit-logged. CSV cells are written by libcsv. */
+ * newest first, to standard output; `sanad export entries [--lang L]`: every form entry as JSON lines, each
+ * read with its own form version (and shown in L). Exports are audit-logged. CSV cells are written by
+ * libcsv. */
 #include <csv.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -8,11 +10,13 @@
 
 #include "cmd/cmd.h"
 #include "core/json.h"
+#include "services/encounters.h"
 #include "services/patients.h"
 #include "services/regfields.h"
 #include "store/db.h"
 
-static const char usage[] = "sanad export patients --data DIR [--format csv|jsonl] [--site ID]";
+static const char usage[] = "sanad export patients --data DIR [--format csv|jsonl] [--site ID]\n"
+                            "       sanad export entries --data DIR [--lang L] [--site ID]   (JSON lines)";
 
 static const char *const columns[] = {
     "id", "site_id", "given_name", "family_name", "middle_name", "other_names", "name_original", "sex",
@@ -92,16 +96,29 @@ static int export_one(const json_t *p, void *ctx)
     return ferror(stdout) ? 1 : 0;
 }
 
+static int export_entry(const json_t *entry, void *ctx)
+{
+    struct export_state *s = ctx;
+    char *line = json_dumps(entry, JSON_COMPACT | JSON_REAL_PRECISION(15));
+
+    s->count++;
+    if (line)
+        puts(line);
+    free(line);
+    return line == NULL || ferror(stdout) ? 1 : 0;
+}
+
 int cmd_export(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "data", required_argument, NULL, 'd' },
         { "format", required_argument, NULL, 'f' },
         { "site", required_argument, NULL, 's' },
+        { "lang", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *data = NULL, *dir, *site = NULL, *format = "csv";
+    const char *data = NULL, *dir, *site = NULL, *format = "csv", *lang = NULL;
     struct export_state st = { 0, NULL, NULL, 0 };
     struct caller local;
     struct db *db = NULL;
@@ -113,17 +130,19 @@ int cmd_export(int argc, char **argv)
 
     err_clear(&e);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        printf("usage: %s\n\nWrite every patient of the node (or of one site) to standard output.\n", usage);
+        printf("usage: %s\n\nWrite every patient, or every form entry, of the node (or of one site) to standard "
+               "output.\n", usage);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "patients") != 0)
-        return cmd_usage_error(usage, "can export only 'patients', not '%s'", argv[1]);
+    if (strcmp(argv[1], "patients") != 0 && strcmp(argv[1], "entries") != 0)
+        return cmd_usage_error(usage, "can export 'patients' or 'entries', not '%s'", argv[1]);
     optind = 2;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
         case 'f': format = optarg; break;
         case 's': site = optarg; break;
+        case 'l': lang = optarg; break;
         case 'h': printf("usage: %s\n", usage); return 0;
         default: return cmd_usage_error(usage, "unknown option");
         }
@@ -140,6 +159,17 @@ int cmd_export(int argc, char **argv)
     caller_local(&local, "export");
     if (caller_local_sites(db, &local, site, &e) < 0)
         goto done;
+    if (strcmp(argv[1], "entries") == 0) {
+        if (entries_export(db, &local, lang, export_entry, &st, &e) < 0)
+            goto done;
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            err_set(&e, ERR_INTERNAL, "write_failed", "could not write the export to standard output");
+            goto done;
+        }
+        fprintf(stderr, "exported %ld entries\n", st.count);
+        rc = 0;
+        goto done;
+    }
     /* one column per identifier type and custom field of the exported sites */
     st.id_types = json_array();
     st.custom_keys = json_array();

@@ -40,6 +40,7 @@ int cmd_help(int argc, char **argv)
         if (strcmp(argv[1], "demo") == 0) return cmd_demo(2, sub);
         if (strcmp(argv[1], "import") == 0) return cmd_import(2, sub);
         if (strcmp(argv[1], "export") == 0) return cmd_export(2, sub);
+        if (strcmp(argv[1], "forms") == 0) return cmd_forms(2, sub);
         if (strcmp(argv[1], "peer") == 0) return cmd_peer(2, sub);
         if (strcmp(argv[1], "sync") == 0) return cmd_sync(2, sub);
         fprintf(stderr, "sanad: no help for '%s'\n", argv[1]);
@@ -50,9 +51,10 @@ int cmd_help(int argc, char **argv)
            "  serve     run the HTTP API and web app\n"
            "  user      add, list, change password of, disable or enable accounts\n"
            "  audit     verify the audit log's hash chain\n"
-           "  demo      add synthetic patients for demos, training and benchmarks\n"
+           "  demo      add synthetic patients and visits for demos, training and benchmarks\n"
            "  import    register patients from a CSV file\n"
-           "  export    write the patients out as CSV or JSON lines\n"
+           "  export    write the patients (CSV or JSON lines) or form entries (JSON lines) out\n"
+           "  forms     list, show and add form definitions; import an XLSForm\n"
            "  peer      enrol other nodes to sync with (invite, add, list, remove)\n"
            "  sync      sync once with the enrolled peers and print what moved\n"
            "  help      this text; 'sanad help COMMAND' for one command, 'sanad help roles' for the roles\n\n"

@@ -36,7 +36,7 @@ void api_encounters_get(struct request *req)
     struct err e;
 
     err_clear(&e);
-    reply_result(req, 200, encounters_get(req->db, &req->caller, req_param(req, 0), &e), &e);
+    reply_result(req, 200, encounters_get(req->db, &req->caller, req_param(req, 0), req_query(req, "lang"), &e), &e);
 }
 
 void api_encounters_update(struct request *req)
@@ -73,7 +73,7 @@ void api_entries_get(struct request *req)
     struct err e;
 
     err_clear(&e);
-    reply_result(req, 200, entries_get(req->db, &req->caller, req_param(req, 0), &e), &e);
+    reply_result(req, 200, entries_get(req->db, &req->caller, req_param(req, 0), req_query(req, "lang"), &e), &e);
 }
 
 void api_entries_withdraw(struct request *req)

@@ -4,7 +4,6 @@
 #include "core/util.h"
 #include "http/http.h"
 #include "services/forms.h"
-#include "services/xlsform.h"
 
 /* A definition is checked by the forms engine, not by a field table: any object is passed on. */
 static const struct json_field any_fields[] = {
@@ -96,8 +95,8 @@ void api_forms_update(struct request *req)
 
 void api_forms_import(struct request *req)
 {
-    json_t *body = req_json_body(req, import_fields), *def = NULL, *problems = NULL, *out = NULL, *list;
-    const char *survey, *choices, *settings, *into;
+    json_t *body = req_json_body(req, import_fields), *problems = NULL, *out;
+    const char *survey, *choices, *settings;
     struct err e;
 
     if (body == NULL)
@@ -106,43 +105,12 @@ void api_forms_import(struct request *req)
     survey = json_string_value(json_object_get(body, "survey"));
     choices = json_string_value(json_object_get(body, "choices"));
     settings = json_string_value(json_object_get(body, "settings"));
-    into = json_string_value(json_object_get(body, "form"));
-    def = xlsform_convert(survey, strlen(survey), choices, choices ? strlen(choices) : 0, settings,
-                          settings ? strlen(settings) : 0, &problems, &e);
-    if (def == NULL) {
-        /* the sheets' problems by sheet:row:column, like the engine's by field path */
-        json_t *fields = json_object(), *p;
-        size_t i;
-        char key[96];
-
-        json_array_foreach(problems, i, p) {
-            snprintf(key, sizeof(key), "%s:%lld:%s", json_string_value(json_object_get(p, "sheet")) ?: "?",
-                     (long long)json_integer_value(json_object_get(p, "row")),
-                     json_string_value(json_object_get(p, "column")) ?: "");
-            json_object_set(fields, key, json_object_get(p, "message"));
-        }
-        json_decref(problems);
-        json_decref(body);
-        reply_error_fields(req, &e, fields);
-        return;
-    }
-    if (into) {
-        json_object_set_new(def, "id", json_string(into));
-        json_object_del(def, "version");
-    } else if ((list = forms_versions(req->db, &req->caller, json_string_value(json_object_get(def, "id")), &e))
-               != NULL) {
-        /* the form exists: the import is its next version */
-        json_decref(list);
-        into = json_string_value(json_object_get(def, "id"));
-        json_object_del(def, "version");
-    }
-    err_clear(&e);
-    list = NULL;
-    out = forms_save(req->db, &req->caller, into, def, &list, &e);
-    json_decref(def);
+    out = forms_import_xlsform(req->db, &req->caller, survey, strlen(survey), choices, choices ? strlen(choices) : 0,
+                               settings, settings ? strlen(settings) : 0,
+                               json_string_value(json_object_get(body, "form")), &problems, &e);
     json_decref(body);
-    if (out == NULL && list)
-        reply_error_fields(req, &e, list);
+    if (out == NULL && problems)
+        reply_error_fields(req, &e, problems);
     else
         reply_result(req, 201, out, &e);
 }

@@ -57,8 +57,10 @@ void reply_bytes(struct request *req, unsigned status, const char *content_type,
 
 void reply_json(struct request *req, unsigned status, json_t *body)
 {
-    size_t len;
-    char *s = json_dump_compact(body, &len);
+    /* numbers to 15 significant digits: 37.8 reads "37.8", not its nearest double's 17 digits (values a
+     * client sends have at most 6 decimals, so this is exact for them) */
+    char *s = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    size_t len = s ? strlen(s) : 0;
 
     json_decref(body);
     if (s == NULL)

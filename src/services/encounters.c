@@ -167,6 +167,23 @@ static json_t *entry_view(const json_t *row, const json_t *withdrawal)
     return v;
 }
 
+/* Add "display" (the values as read in lang, with the labels of the entry's own form version) to an entry
+ * view. A form the node cannot read leaves the view without it. */
+static void add_display(struct db *db, json_t *view, const char *lang)
+{
+    const char *row = json_string_value(json_object_get(view, "form_row"));
+    struct form *f;
+    struct err ignore;
+
+    if (lang == NULL || row == NULL)
+        return;
+    err_clear(&ignore);
+    if ((f = forms_find_row(db, row, &ignore)) == NULL)
+        return;
+    json_object_set_new(view, "display", form_display(f, json_object_get(view, "values"), lang));
+    form_release(f);
+}
+
 /* ---- context for form conditions ---- */
 
 /* The patient's age in days on day `on`, from a birth date of any precision (mid-year or mid-month when
@@ -410,7 +427,7 @@ static int rows_add(const json_t *row, void *ctx)
 }
 
 /* The entries of an encounter as the API shows them: form entries only, withdrawals folded in. */
-static json_t *encounter_entries(struct db *db, const char *encounter_id, struct err *e)
+static json_t *encounter_entries(struct db *db, const char *encounter_id, const char *lang, struct err *e)
 {
     struct rows all = { json_array() };
     json_t *out = json_array(), *row, *w, *withdrawals = json_object();
@@ -429,7 +446,10 @@ static json_t *encounter_entries(struct db *db, const char *encounter_id, struct
         if (json_is_null(json_object_get(row, "form_id")))
             continue;
         w = json_object_get(withdrawals, json_string_value(json_object_get(row, "withdrawn_by")) ?: "");
-        json_array_append_new(out, entry_view(row, w));
+        json_t *view = entry_view(row, w);
+
+        add_display(db, view, lang);
+        json_array_append_new(out, view);
     }
 done:
     json_decref(all.items);
@@ -437,13 +457,13 @@ done:
     return out;
 }
 
-json_t *encounters_get(struct db *db, const struct caller *who, const char *id, struct err *e)
+json_t *encounters_get(struct db *db, const struct caller *who, const char *id, const char *lang, struct err *e)
 {
     json_t *enc, *out = NULL, *entries = NULL;
 
     if (db_begin_read(db, e) < 0)
         return NULL;
-    if ((enc = encounter_load(db, who, id, e)) != NULL && (entries = encounter_entries(db, id, e)) != NULL
+    if ((enc = encounter_load(db, who, id, e)) != NULL && (entries = encounter_entries(db, id, lang, e)) != NULL
         && (out = encounter_view(enc)) != NULL)
         json_object_set_new(out, "entries", entries), entries = NULL;
     db_commit(db, NULL);
@@ -635,7 +655,7 @@ json_t *entries_create(struct db *db, const struct caller *who, const char *enco
     return out;
 }
 
-json_t *entries_get(struct db *db, const struct caller *who, const char *id, struct err *e)
+json_t *entries_get(struct db *db, const struct caller *who, const char *id, const char *lang, struct err *e)
 {
     json_t *row, *out, *w = NULL;
     int found = 0;
@@ -645,6 +665,8 @@ json_t *entries_get(struct db *db, const struct caller *who, const char *id, str
     if (json_is_string(json_object_get(row, "withdrawn_by")))
         found = store_entry_get(db, json_string_value(json_object_get(row, "withdrawn_by")), &w, e);
     out = found < 0 ? NULL : entry_view(row, w);
+    if (out)
+        add_display(db, out, lang);
     if (out && audit_record(db, who, "entry.read", "entry", id, json_string_value(json_object_get(row, "site_id")), "ok",
                             e) < 0) {
         json_decref(out);
@@ -704,6 +726,69 @@ done:
     json_decref(changes);
     json_decref(w);
     return out;
+}
+
+struct export_page {
+    struct db *db;
+    const char *lang;
+    int (*cb)(const json_t *entry, void *ctx);
+    void *ctx;
+    char last[ID_LEN];
+    int64_t n;
+    int stopped;
+};
+
+static int export_one(const json_t *row, void *ctx)
+{
+    struct export_page *p = ctx;
+    json_t *view, *w = NULL;
+    struct err ignore;
+
+    snprintf(p->last, sizeof(p->last), "%s", json_string_value(json_object_get(row, "id")));
+    p->n++;
+    if (json_is_null(json_object_get(row, "form_id")))
+        return 0;   /* a withdrawal: shown as the status of the entry it names */
+    err_clear(&ignore);
+    if (json_is_string(json_object_get(row, "withdrawn_by")))
+        store_entry_get(p->db, json_string_value(json_object_get(row, "withdrawn_by")), &w, &ignore);
+    view = entry_view(row, w);
+    json_decref(w);
+    if (view == NULL)
+        return p->stopped = 1;
+    add_display(p->db, view, p->lang);
+    p->stopped = p->cb(view, p->ctx) != 0;
+    json_decref(view);
+    return p->stopped;
+}
+
+int entries_export(struct db *db, const struct caller *who, const char *lang,
+                   int (*cb)(const json_t *entry, void *ctx), void *ctx, struct err *e)
+{
+    struct export_page p = { db, lang, cb, ctx, "", 0, 0 };
+    json_t *sites = json_array();
+    char *text;
+    int k, rc = -1;
+
+    for (k = 0; k < who->nsites; k++)
+        json_array_append_new(sites, json_string(who->sites[k]));
+    text = json_dumps(sites, JSON_COMPACT);
+    json_decref(sites);
+    if (text == NULL)
+        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    if (db_begin_read(db, e) < 0)
+        goto done;
+    do {
+        p.n = 0;
+        if (store_entry_list_sites(db, text, p.last[0] ? p.last : NULL, 500, export_one, &p, e) < 0) {
+            db_rollback(db);
+            goto done;
+        }
+    } while (p.n == 500 && !p.stopped);
+    db_commit(db, NULL);
+    rc = audit_record(db, who, "entry.export", "entry", NULL, NULL, "ok", e);
+done:
+    free(text);
+    return rc;
 }
 
 /* ---- replication ---- */

@@ -39,8 +39,9 @@ json_t *encounters_create(struct db *db, const struct caller *who, const char *p
 /* Change status, provider, ended_at or notes (fields not sent stay). */
 json_t *encounters_update(struct db *db, const struct caller *who, const char *id, const json_t *input,
                           struct err *e);
-/* The encounter with its entries (each with its status: active, superseded or entered_in_error). */
-json_t *encounters_get(struct db *db, const struct caller *who, const char *id, struct err *e);
+/* The encounter with its entries (each with its status: active, superseded or entered_in_error); with lang,
+ * each entry also has "display": its values as read in that language (formdef.h, form_display). */
+json_t *encounters_get(struct db *db, const struct caller *who, const char *id, const char *lang, struct err *e);
 /* {"items":[encounter...], "next": cursor|null}, newest first. */
 json_t *encounters_list(struct db *db, const struct caller *who, const char *patient_id, const char *cursor,
                         int64_t limit, struct err *e);
@@ -50,7 +51,7 @@ json_t *encounters_list(struct db *db, const struct caller *who, const char *pat
  * {field: message}. */
 json_t *entries_create(struct db *db, const struct caller *who, const char *encounter_id, const json_t *input,
                        json_t **field_errors, struct err *e);
-json_t *entries_get(struct db *db, const struct caller *who, const char *id, struct err *e);
+json_t *entries_get(struct db *db, const struct caller *who, const char *id, const char *lang, struct err *e);
 /* Mark an entry entered in error: {reason}. Returns the entry as it now reads. */
 json_t *entries_withdraw(struct db *db, const struct caller *who, const char *id, const json_t *input,
                          struct err *e);
@@ -70,6 +71,12 @@ json_t *clinical_batch_encounter(struct clinical_batch *b, const char *patient_i
 json_t *clinical_batch_entry(struct clinical_batch *b, const char *encounter_id, const json_t *input,
                              json_t **field_errors, struct err *e);
 int clinical_batch_finish(struct clinical_batch *b, int ok, struct err *e);
+
+/* Call cb with every form entry of the caller's sites (withdrawals folded in as status), oldest first, as
+ * entries_get shows it, with "display" in lang when lang is not NULL; cb returns non-zero to stop. The
+ * export is audit-logged. The json_t is borrowed for the call. */
+int entries_export(struct db *db, const struct caller *who, const char *lang,
+                   int (*cb)(const json_t *entry, void *ctx), void *ctx, struct err *e);
 
 /* Replication of encounters and entries (tables "encounter" and "entry"). */
 int encounters_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);

@@ -1152,3 +1152,84 @@ json_t *form_localise(const json_t *definition, const char *lang)
     json_object_set_new(out, "language", lang ? json_string(lang) : json_null());
     return out;
 }
+
+/* ---- showing values ---- */
+
+/* The display text of one value of field f (a definition object), in lang. A new reference. */
+static json_t *display_value(const json_t *f, const json_t *v, const char *lang, const char *dflt)
+{
+    const char *type = json_string_value(json_object_get(f, "type")), *code;
+    const struct catalogue_item *it;
+    const json_t *opt, *item;
+    json_t *out;
+    size_t i, j;
+
+    if (type == NULL)
+        return json_incref((json_t *)v);
+    if (strcmp(type, "select") == 0 || strcmp(type, "multi_select") == 0
+        || (strcmp(type, "computed") == 0 && json_object_get(f, "options"))) {
+        if (!json_is_array(v)) {
+            json_array_foreach(json_object_get(f, "options"), i, opt)
+                if (json_is_string(v) && strcmp(json_string_value(json_object_get(opt, "code")), json_string_value(v)) == 0)
+                    return json_incref((json_t *)pick_text(json_object_get(opt, "label"), lang, dflt));
+            return json_incref((json_t *)v);
+        }
+        out = json_array();
+        json_array_foreach(v, j, item) {
+            json_t *text = NULL;
+
+            json_array_foreach(json_object_get(f, "options"), i, opt)
+                if (json_is_string(item) && strcmp(json_string_value(json_object_get(opt, "code")),
+                                                   json_string_value(item)) == 0)
+                    text = json_incref((json_t *)pick_text(json_object_get(opt, "label"), lang, dflt));
+            json_array_append_new(out, text ? text : json_incref((json_t *)item));
+        }
+        return out;
+    }
+    if ((strcmp(type, "diagnosis") == 0 || strcmp(type, "medication") == 0) && (code = json_string_value(v)) != NULL) {
+        it = catalogue_find(type[0] == 'd' ? CATALOGUE_ICD10 : CATALOGUE_MEDICINES, code);
+        return it ? json_sprintf("%s %s", code, catalogue_label(it, lang)) : json_incref((json_t *)v);
+    }
+    if (strcmp(type, "boolean") == 0)
+        return json_incref((json_t *)v);
+    return json_incref((json_t *)v);
+}
+
+/* [{name, label, value, text, unit?}] for the fields of list that values holds, in definition order. */
+static json_t *display_fields(const json_t *list, const json_t *values, const char *lang, const char *dflt)
+{
+    json_t *out = json_array(), *row, *rows;
+    const json_t *f, *v, *r;
+    size_t i, k;
+
+    json_array_foreach(list, i, f) {
+        const char *name = json_string_value(json_object_get(f, "name"));
+
+        if (name == NULL || (v = json_object_get(values, name)) == NULL || json_is_null(v))
+            continue;
+        row = json_pack("{s:s,s:O,s:O}", "name", name, "label", pick_text(json_object_get(f, "label"), lang, dflt),
+                        "value", v);
+        if (row == NULL)
+            continue;
+        if (json_is_array(json_object_get(f, "fields")) && json_is_array(v)) {
+            rows = json_array();
+            json_array_foreach(v, k, r)
+                json_array_append_new(rows, display_fields(json_object_get(f, "fields"), r, lang, dflt));
+            json_object_set_new(row, "rows", rows);
+        } else {
+            json_object_set_new(row, "text", display_value(f, v, lang, dflt));
+        }
+        if (json_is_string(json_object_get(f, "unit")))
+            json_object_set(row, "unit", json_object_get(f, "unit"));
+        json_array_append_new(out, row);
+    }
+    return out;
+}
+
+json_t *form_display(const struct form *f, const json_t *values, const char *lang)
+{
+    const char *dflt = json_string_value(json_object_get(f->definition, "default_language"));
+
+    return json_pack("{s:O,s:o}", "title", pick_text(json_object_get(f->definition, "title"), lang, dflt), "fields",
+                     display_fields(json_object_get(f->definition, "fields"), values, lang, dflt));
+}

@@ -54,4 +54,10 @@ json_t *form_check_entry(const struct form *f, const json_t *values, const struc
  * "language" says which was asked. NULL only when out of memory. */
 json_t *form_localise(const json_t *definition, const char *lang);
 
+/* An entry's values as a person reads them, in lang (with the fallbacks of form_localise): {"title":..,
+ * "fields":[{"name","label","value","text" (option labels, "J06.9 Acute upper respiratory infection",
+ * ...), "unit"?} or, for a group, {"name","label","value","rows":[[...], ...]}]} in definition order. Codes
+ * stay in "value": the text is for display only. A new reference. */
+json_t *form_display(const struct form *f, const json_t *values, const char *lang);
+
 #endif

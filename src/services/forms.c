@@ -12,6 +12,7 @@
 #include "services/audit.h"
 #include "services/changelog.h"
 #include "services/forms.h"
+#include "services/xlsform.h"
 #include "store/forms.h"
 
 /* ---- the compiled-form cache: definitions never change, so an entry never goes stale ---- */
@@ -376,6 +377,51 @@ fail:
     json_decref(def);
     json_decref(changes);
     return NULL;
+}
+
+json_t *forms_import_xlsform(struct db *db, const struct caller *who, const char *survey, size_t survey_len,
+                             const char *choices, size_t choices_len, const char *settings, size_t settings_len,
+                             const char *into, json_t **problems, struct err *e)
+{
+    json_t *def, *list = NULL, *out, *p;
+    struct form_row latest;
+    char key[96];
+    size_t i;
+    int found;
+
+    *problems = NULL;
+    def = xlsform_convert(survey, survey_len, choices, choices_len, settings, settings_len, &list, e);
+    if (def == NULL) {
+        /* the sheets' problems by "sheet:row:column", like the engine's by field path */
+        *problems = json_object();
+        json_array_foreach(list, i, p) {
+            snprintf(key, sizeof(key), "%s:%lld:%s", json_string_value(json_object_get(p, "sheet")) ?: "?",
+                     (long long)json_integer_value(json_object_get(p, "row")),
+                     json_string_value(json_object_get(p, "column")) ?: "");
+            json_object_set(*problems, key, json_object_get(p, "message"));
+        }
+        json_decref(list);
+        return NULL;
+    }
+    /* an XLSForm's version is often a date: here versions are numbered by the node, so it is dropped */
+    json_object_del(def, "version");
+    if (into) {
+        json_object_set_new(def, "id", json_string(into));
+    } else {
+        /* a form of that id exists: the import is its next version */
+        found = store_form_resolve(db, json_string_value(json_object_get(def, "id")), 0, &latest, e);
+        if (found < 0) {
+            json_decref(def);
+            return NULL;
+        }
+        if (found) {
+            store_form_row_free(&latest);
+            into = json_string_value(json_object_get(def, "id"));
+        }
+    }
+    out = forms_save(db, who, into, def, problems, e);
+    json_decref(def);
+    return out;
 }
 
 /* ---- replication ---- */

@@ -42,6 +42,14 @@ json_t *forms_versions(struct db *db, const struct caller *who, const char *form
 json_t *forms_save(struct db *db, const struct caller *who, const char *form_id, const json_t *definition,
                    json_t **problems, struct err *e);
 
+/* Import an XLSForm's CSV sheets (services/xlsform.h) as a new form, or as the next version of `into`
+ * (NULL: of the sheets' form_id when that form exists). What the sheets use that Sanad cannot represent:
+ * NULL, ERR_UNPROCESSABLE xlsform_unsupported (ERR_INVALID invalid_xlsform for unreadable sheets) and
+ * *problems {"survey:4:type": "...", ...}; otherwise as forms_save. */
+json_t *forms_import_xlsform(struct db *db, const struct caller *who, const char *survey, size_t survey_len,
+                             const char *choices, size_t choices_len, const char *settings, size_t settings_len,
+                             const char *into, json_t **problems, struct err *e);
+
 /* Replication of form definitions (table "form"): store a received one; check a change's fields. */
 int forms_apply(struct db *db, const char *row_id, const json_t *fields, int64_t at, struct err *e);
 int forms_check_fields(const json_t *fields, struct err *e);

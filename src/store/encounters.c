@@ -239,6 +239,22 @@ int store_entry_list_encounter(struct db *db, const char *encounter_id, store_js
     return rows_each(db, st, entry_read, cb, ctx, NULL, "list entries", e) < 0 ? -1 : 0;
 }
 
+int store_entry_list_sites(struct db *db, const char *sites_json, const char *after, int64_t limit,
+                           store_json_cb cb, void *ctx, struct err *e)
+{
+    static const char sql[] =
+        "SELECT " ENTRY_COLS " FROM entries e WHERE e.site_id IN (SELECT value FROM json_each($1)) AND e.id > $2"
+        " ORDER BY e.id LIMIT $3";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, sites_json);
+    db_bind_text(st, 2, after ? after : "");
+    sqlite3_bind_int64(st, 3, limit);
+    return rows_each(db, st, entry_read, cb, ctx, NULL, "list entries of sites", e) < 0 ? -1 : 0;
+}
+
 int store_entry_list_patient(struct db *db, const char *patient_id, const char *after, int64_t limit,
                              store_json_cb cb, void *ctx, struct err *e)
 {

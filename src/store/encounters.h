@@ -39,6 +39,10 @@ int store_entry_put(struct db *db, const json_t *entry, int64_t created_at, stru
 int store_entry_get(struct db *db, const char *id, json_t **out, struct err *e);
 /* Every entry of an encounter (corrections and withdrawals included), oldest first. */
 int store_entry_list_encounter(struct db *db, const char *encounter_id, store_json_cb cb, void *ctx, struct err *e);
+/* Entries recorded at the given sites (JSON array text of site ids), in id order after `after` (NULL: from
+ * the first), at most limit. */
+int store_entry_list_sites(struct db *db, const char *sites_json, const char *after, int64_t limit,
+                           store_json_cb cb, void *ctx, struct err *e);
 /* Entries of a patient, newest first; after (an entry id, may be NULL) continues a listing; at most limit. */
 int store_entry_list_patient(struct db *db, const char *patient_id, const char *after, int64_t limit,
                              store_json_cb cb, void *ctx, struct err *e);

@@ -144,6 +144,8 @@ TOKEN=$CLIN
 api GET "/api/v1/entries/$C1"
 expect_json '.version' 1 "the old entry still reads with its version"
 expect_json '.values.dehydration' some "…and its value the new version lacks"
+api GET "/api/v1/entries/$C1?lang=fr"
+expect_json '.display.fields[1].text' Some "the old entry's option reads with its own version's labels"
 api GET '/api/v1/forms/cholera_line?version=1'
 expect_json '.fields[1].options | length' 3 "version 1 is still served"
 api POST "/api/v1/encounters/$E2/entries" '{"form":"cholera_line","values":{"stools_per_day":8,"dehydration":"some"}}'
@@ -152,6 +154,12 @@ api POST "/api/v1/encounters/$E2/entries" '{"form":"cholera_line","version":1,"v
 expect_status 201 "an entry may name an older version"
 api GET /api/v1/forms/cholera_line/versions
 expect_json '[.items[].version] | join(",")' "2,1"
+
+# ---- reading in another language ------------------------------------------------------------------------
+api GET "/api/v1/entries/$V1?lang=ar"
+expect_json '.display.title | test("\\p{Arabic}")' true "an entry reads in Arabic (its form's title)"
+expect_json '.display.fields[] | select(.name == "temp_c") | .value' 37.2 "…with its values unchanged"
+check "…and Arabic labels" test "$(jqb '[.display.fields[].label | test("\\p{Arabic}")] | all')" = true
 
 # ---- XLSForm import --------------------------------------------------------------------------------------
 TOKEN=$ADMIN
@@ -214,6 +222,34 @@ expect_json '.entries[2].values.diagnoses[0].diagnosis' J06.9 "a diagnosis code 
 api GET "/api/v1/patients/$P/encounters"
 expect_json '.items | length' 3 "the last patient has three visits"
 
+api GET "/api/v1/encounters/$E?lang=es"
+expect_json '.entries[2].display.fields[] | select(.name == "diagnoses") | .rows[0][0].text | startswith("J06.9 ")' true \
+  "a diagnosis reads as its code and its Spanish title"
+
 stop_node
 check "the server log holds no health data" sh -c "! grep -q 'Amina\|Yusuf\|cholera\|wrong patient' '$NODE_LOG'"
+# ---- the command line ------------------------------------------------------------------------------------
+run_cmd "$SANAD_BIN" forms list --data "$NODE_DIR" --lang fr
+printf '%s' "$OUT" >"$TMP/forms.json"
+check "sanad forms list" test "$(jq '.items | map(.id) | index("phq9") != null' "$TMP/forms.json")" = true
+run_cmd "$SANAD_BIN" forms show --data "$NODE_DIR" cholera_line --version 1
+check "sanad forms show --version" test "$(printf '%s' "$OUT" | jq -r .version)" = 1
+printf '%s' '{"id":"cli_form","title":{"en":"CLI"},"fields":[{"name":"x","type":"number","label":{"en":"X"},"min":5,"max":1}]}' >"$TMP/bad.json"
+run_cmd "$SANAD_BIN" forms add --data "$NODE_DIR" "$TMP/bad.json"
+check "sanad forms add refuses a bad definition (exit 1)" test "$RC" = 1
+check "…naming the field" sh -c "printf '%s' '$ERR' | grep -q 'fields\[0\].max'"
+printf '%s' '{"id":"cli_form","title":{"en":"CLI"},"fields":[{"name":"x","type":"number","label":{"en":"X"}}]}' >"$TMP/good.json"
+run_cmd "$SANAD_BIN" forms add --data "$NODE_DIR" "$TMP/good.json"
+check "sanad forms add" test "$RC" = 0
+run_cmd "$SANAD_BIN" forms add --data "$NODE_DIR" "$TMP/good.json"
+check "sanad forms add again stores version 2" test "$(printf '%s' "$OUT" | jq -r .version)" = 2
+printf '%s\n' "$BAD" >"$TMP/survey.csv"
+run_cmd "$SANAD_BIN" forms import --data "$NODE_DIR" --survey "$TMP/survey.csv"
+check "sanad forms import reports what it cannot represent (exit 1)" test "$RC" = 1
+check "…by sheet, row and column" sh -c "printf '%s' '$ERR' | grep -q 'survey:2:type'"
+run_cmd "$SANAD_BIN" export entries --data "$NODE_DIR" --lang ar
+check "sanad export entries" test "$RC" = 0
+check "…every entry as a JSON line ($(printf '%s\n' "$OUT" | wc -l))" test "$(printf '%s\n' "$OUT" | wc -l)" -ge 60
+check "…read in Arabic" sh -c "printf '%s\n' '$(printf '%s\n' "$OUT" | head -1 | jq -c .display.title)' | grep -q '[^ -~]'"
+check "…withdrawn entries marked" test "$(printf '%s\n' "$OUT" | jq -r 'select(.status == "entered_in_error") | .id' | head -1)" = "$V2"
 done_testing
