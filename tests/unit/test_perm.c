@@ -58,6 +58,7 @@ static void test_perm_names(void **state)
         [PERM_EXPORT] = "export",
         [PERM_AGGREGATE_READ] = "aggregate.read",
         [PERM_SYNC_MANAGE] = "sync.manage",
+        [PERM_FORMS_MANAGE] = "forms.manage",
     };
     int p, q;
 
@@ -187,6 +188,7 @@ static void test_matrix_matches_security_doc(void **state)
         { PERM_EXPORT, "yy---" },
         { PERM_AGGREGATE_READ, "yy-y-" },
         { PERM_SYNC_MANAGE, "y----" },
+        { PERM_FORMS_MANAGE, "y----" },
     };
     static const enum role columns[] = { ROLE_ADMIN, ROLE_CLINICIAN, ROLE_REGISTRAR, ROLE_ANALYST, ROLE_VIEWER };
     size_t i, j;

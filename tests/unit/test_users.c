@@ -640,6 +640,7 @@ static void test_me(void **state)
     static const char *const admin_perms[] = {
         "session", "users.manage", "sites.manage", "audit.read", "patient.read", "patient.write",
         "patient.delete", "clinical.read", "clinical.write", "export", "aggregate.read", "sync.manage",
+        "forms.manage",
     };
     static const char *const analyst_perms[] = { "session", "aggregate.read" };
     struct fixture *f = *state;
