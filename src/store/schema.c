@@ -228,6 +228,52 @@ static const char *const migrations[] = {
     "CREATE INDEX entries_by_patient ON entries(patient_id, id);"
     "CREATE INDEX entries_by_supersedes ON entries(supersedes) WHERE supersedes IS NOT NULL;"
     "CREATE INDEX entries_by_withdraws ON entries(withdraws) WHERE withdraws IS NOT NULL;",
+
+    /* 5: the patient chart: problems, allergies, reported medications and immunizations (chart items,
+     * merged field by field); appointments; documents (metadata here, content in DATA/documents/) */
+    "CREATE TABLE chart_items ("
+    "  id TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"                 /* problem, allergy, medication, immunization */
+    "  patient_id TEXT NOT NULL,"
+    "  site_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  data TEXT NOT NULL,"                 /* JSON object of the kind's other fields (codes, dates, text) */
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX chart_items_by_patient ON chart_items(patient_id, kind, id);"
+    "CREATE TABLE appointments ("
+    "  id TEXT PRIMARY KEY,"
+    "  patient_id TEXT NOT NULL,"
+    "  site_id TEXT NOT NULL,"
+    "  starts_at TEXT NOT NULL,"            /* YYYY-MM-DDTHH:MM[:SS]Z */
+    "  day TEXT NOT NULL,"                  /* YYYY-MM-DD of starts_at: the day's queue */
+    "  service TEXT,"
+    "  reason TEXT,"
+    "  status TEXT NOT NULL,"               /* booked, arrived, fulfilled, missed, cancelled */
+    "  encounter_id TEXT,"                  /* the visit it was booked from, or that fulfilled it */
+    "  booked_by TEXT NOT NULL DEFAULT '',"
+    "  notes TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX appointments_by_day ON appointments(site_id, day, starts_at);"
+    "CREATE INDEX appointments_by_patient ON appointments(patient_id, starts_at);"
+    "CREATE TABLE documents ("
+    "  id TEXT PRIMARY KEY,"
+    "  patient_id TEXT NOT NULL,"
+    "  site_id TEXT NOT NULL,"
+    "  encounter_id TEXT,"
+    "  sha256 TEXT NOT NULL,"               /* the content's name in DATA/documents/ */
+    "  content_type TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  filename TEXT,"
+    "  title TEXT,"
+    "  status TEXT NOT NULL DEFAULT 'active',"
+    "  author TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX documents_by_patient ON documents(patient_id, id);",
 };
 
 int schema_count(void)
