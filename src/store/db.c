@@ -129,12 +129,36 @@ int db_begin_write(struct db *db, struct err *e)
     return db_exec(db, "BEGIN IMMEDIATE", e);
 }
 
+static void db_relax_end(struct db *db);
+
+int db_begin_write_relaxed(struct db *db, struct err *e)
+{
+    if (db_exec(db, "PRAGMA synchronous=NORMAL", e) < 0)
+        return -1;
+    db->relaxed = 1;
+    if (db_begin_write(db, e) < 0) {
+        db_relax_end(db);
+        return -1;
+    }
+    return 0;
+}
+
+/* Back to syncing every commit after a relaxed transaction. */
+static void db_relax_end(struct db *db)
+{
+    if (db->relaxed) {
+        sqlite3_exec(db->conn, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        db->relaxed = 0;
+    }
+}
+
 int db_commit(struct db *db, struct err *e)
 {
     if (db_exec(db, "COMMIT", e) < 0) {
         db_rollback(db);
         return -1;
     }
+    db_relax_end(db);
     return 0;
 }
 
@@ -142,6 +166,7 @@ void db_rollback(struct db *db)
 {
     if (!sqlite3_get_autocommit(db->conn))
         sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+    db_relax_end(db);
 }
 
 int db_in_transaction(struct db *db)

@@ -28,6 +28,10 @@ void db_close(struct db *db);
 int db_begin_read(struct db *db, struct err *e);
 int db_begin_write(struct db *db, struct err *e);
 int db_commit(struct db *db, struct err *e);
+/* A write transaction whose commit is not synced to the disk (WAL with synchronous=NORMAL): the database
+ * stays consistent through a power cut, but this commit may be lost unless a later one syncs. Only for
+ * the audit entries of reads (services/audit.c), which must not cost a disk sync each. */
+int db_begin_write_relaxed(struct db *db, struct err *e);
 void db_rollback(struct db *db);
 int db_in_transaction(struct db *db);
 

@@ -20,6 +20,7 @@ struct db {
         sqlite3_stmt *stmt;
     } cache[DB_STMT_CACHE];
     int ncache;
+    int relaxed;            /* the open write transaction commits without syncing (db_begin_write_relaxed) */
 };
 
 /* A cached prepared statement for a static SQL string; NULL with *e set on failure. */
