@@ -15,12 +15,14 @@
 #include "core/util.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "services/appointments.h"
 #include "services/forms.h"
 #include "services/peers.h"
 #include "services/sync.h"
 #include "store/db.h"
 
 #define SYNC_BACKOFF_MAX_MS (60LL * 60 * 1000)     /* a failing peer is retried at least hourly */
+#define SWEEP_EVERY_MS (60LL * 60 * 1000)          /* unattended appointments are marked missed hourly */
 
 static const char usage[] =
     "sanad serve --data DIR [--listen 127.0.0.1:8080] [--tls-cert F --tls-key F] [--threads N]\n"
@@ -28,7 +30,8 @@ static const char usage[] =
 
 static const char help[] =
     "Serve the JSON API (/api/v1) and the web app. SIGINT or SIGTERM stops it cleanly after in-flight\n"
-    "requests finish.\n\n"
+    "requests finish. Appointments left unattended for more than a day after their day are marked missed\n"
+    "at start and hourly.\n\n"
     "  --data DIR          data directory made by 'sanad init' (default: $SANAD_DATA)\n"
     "  --listen ADDR       HOST:PORT or [IPv6]:PORT to listen on (default: 127.0.0.1:8080; port 0 = any free)\n"
     "  --tls-cert F        PEM certificate: serve HTTPS (use it whenever the network is shared)\n"
@@ -227,6 +230,92 @@ static void syncer_stop(struct syncer *s)
     free(s->sched);
 }
 
+/* ---- the missed-appointments sweep: at start, then hourly in a thread of its own ---- */
+
+struct sweeper {
+    const char *dir;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+};
+
+/* Mark unattended appointments missed; a failure is logged and tried again at the next sweep. */
+static void sweep_missed(struct db *db)
+{
+    int64_t marked = 0;
+    struct err e;
+
+    err_clear(&e);
+    if (appointments_mark_missed(db, now_ms(), &marked, &e) < 0)
+        log_warn("appointments: the missed sweep failed: %s", e.message);
+    else if (marked > 0)
+        log_info("appointments: %lld marked missed", (long long)marked);
+}
+
+static void *sweeper_main(void *arg)
+{
+    struct sweeper *s = arg;
+    struct db *db = NULL;
+    struct timespec ts;
+    struct err e;
+
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(SWEEP_EVERY_MS / 1000);
+        pthread_mutex_lock(&s->mu);
+        while (!atomic_load(&s->stop) && pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT)
+            ;
+        pthread_mutex_unlock(&s->mu);
+        if (atomic_load(&s->stop))
+            break;
+        err_clear(&e);
+        if (db == NULL && db_open(s->dir, 0, &db, &e) < 0) {
+            log_error("appointments: cannot open the database: %s", e.message);
+            db = NULL;
+            continue;
+        }
+        sweep_missed(db);
+    }
+    db_close(db);
+    return NULL;
+}
+
+static int sweeper_start(struct sweeper *s)
+{
+    pthread_condattr_t ca;
+    sigset_t sigs;
+
+    /* the thread must not take SIGINT/SIGTERM: server_run() waits for them in this thread */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    atomic_init(&s->stop, 0);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&s->thread, NULL, sweeper_main, s) != 0) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+        return -1;
+    }
+    return 0;
+}
+
+static void sweeper_stop(struct sweeper *s)
+{
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->stop, 1);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
 int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -242,6 +331,7 @@ int cmd_serve(int argc, char **argv)
     };
     struct server_options o = { NULL, "127.0.0.1:8080", NULL, NULL, 0 };
     struct syncer syncer;
+    struct sweeper sweeper;
     const char *data = NULL, *errstr;
     int64_t threads, every_ms = 0;
     struct db *db;
@@ -285,9 +375,16 @@ int cmd_serve(int argc, char **argv)
     rc = peers_serve_init(db, o.data_dir, &e);
     if (rc == 0)
         rc = forms_seed_builtin(db, &e);    /* forms a newer binary ships */
+    if (rc == 0)
+        sweep_missed(db);                   /* appointments missed while the node was down */
     db_close(db);
     if (rc < 0)
         return cmd_fail(&e);
+    sweeper.dir = o.data_dir;
+    if (sweeper_start(&sweeper) < 0) {
+        err_set(&e, ERR_INTERNAL, "thread", "cannot start the appointments thread");
+        return cmd_fail(&e);
+    }
     if (every_ms) {
         /* the syncer thread must not take SIGINT/SIGTERM: server_run() waits for them in this thread */
         sigemptyset(&sigs);
@@ -298,6 +395,7 @@ int cmd_serve(int argc, char **argv)
         syncer.every_ms = every_ms;
         syncer.client.insecure = insecure;
         if (syncer_start(&syncer) < 0) {
+            sweeper_stop(&sweeper);
             err_set(&e, ERR_INTERNAL, "thread", "cannot start the sync thread");
             return cmd_fail(&e);
         }
@@ -305,5 +403,6 @@ int cmd_serve(int argc, char **argv)
     rc = server_run(&o, &e);
     if (every_ms)
         syncer_stop(&syncer);
+    sweeper_stop(&sweeper);
     return rc == 0 ? 0 : cmd_fail(&e);
 }

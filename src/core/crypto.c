@@ -172,6 +172,30 @@ fail:
     return -1;
 }
 
+int crypto_b64url_decode(const char *s, size_t len, void *out, size_t outlen, size_t *got)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *end = NULL, *last;
+    size_t i;
+
+    *got = 0;
+    /* the alphabet is checked here: libsodium 1.0.18 takes some bytes >= 0x80 for base64 characters */
+    for (i = 0; i < len; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')
+              || s[i] == '-' || s[i] == '_'))
+            return -1;
+    if (len % 4 == 1
+        || sodium_base642bin(out, outlen, s, len, NULL, got, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0
+        || end != s + len)
+        return -1;
+    /* canonical form only (as crypto_b64url_decode_exact): the unused low bits of the last character are
+     * zero, so that one content has exactly one spelling */
+    if (len % 4 != 0 && ((last = memchr(alphabet, s[len - 1], 64)) == NULL
+                         || ((last - alphabet) & (len % 4 == 2 ? 0x0f : 0x03)) != 0))
+        return -1;
+    return 0;
+}
+
 void crypto_sign_seed_new(unsigned char seed[CRYPTO_SIGN_SEED_LEN])
 {
     randombytes_buf(seed, CRYPTO_SIGN_SEED_LEN);

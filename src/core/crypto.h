@@ -56,6 +56,9 @@ void crypto_sha256_hex(const void *data, size_t n, char out[CRYPTO_SHA256_HEX_LE
 int crypto_b64url_encode(const void *in, size_t n, char *out, size_t outlen);
 /* Decode exactly `want` bytes from s: -1 unless s is canonical unpadded base64url of that many bytes. */
 int crypto_b64url_decode_exact(const char *s, void *out, size_t want);
+/* Decode s (len characters of canonical unpadded base64url, any length) into out, which has room for outlen
+ * bytes: 0 with *got set, or -1 when s is not canonical base64url or decodes to more than outlen bytes. */
+int crypto_b64url_decode(const char *s, size_t len, void *out, size_t outlen, size_t *got);
 
 /* Ed25519 node keys. The secret key is kept as its 32-byte seed; the 64-byte expanded form exists only
  * while signing and is wiped after. */

@@ -20,6 +20,7 @@ enum err_kind {
     ERR_UNPROCESSABLE,  /* well-formed but fails validation (422) */
     ERR_THROTTLED,      /* too many attempts; retry_after says when (429) */
     ERR_INTERNAL,       /* our fault: storage failure, out of memory (500) */
+    ERR_UNSUPPORTED_MEDIA, /* a body of a media type the operation does not take (415) */
 };
 
 struct err {
@@ -33,6 +34,10 @@ struct err {
 /* Fill *e (when e is not NULL) and return -1. The message is printf-formatted and truncated to fit. */
 int err_set(struct err *e, enum err_kind kind, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* err_set() naming the input field at fault; returns -1. */
+int err_set_field(struct err *e, const char *field, enum err_kind kind, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Name the input field at fault in an error already set; returns -1 like err_set. */
 int err_field(struct err *e, const char *field);

@@ -28,4 +28,7 @@ char *read_password_file(const char *path);
 int str_equal(const char *a, const char *b);
 int str_has_prefix(const char *s, const char *prefix);
 
+/* 1 when s (may be NULL) equals one of the strings of a NULL-terminated list. */
+int str_in_list(const char *s, const char *const *list);
+
 #endif

@@ -414,6 +414,7 @@ int client_sync_peer(struct db *db, const char *dir, const struct peer_row *peer
     tr.ctx = &t;
     tr.pull = transport_pull;
     tr.push = transport_push;
+    tr.concurrent = 1;      /* the transport only signs and talks HTTP: no database */
     rc = sync_with_peer(db, peer->id, &tr, max_bytes, s, e);
     peers_node_key_wipe(&t.key);
     err_clear(&e2);

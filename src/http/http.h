@@ -54,6 +54,7 @@ struct request {
     int nparams;
     struct buf body;
     int body_too_large;
+    int authorized;                 /* router_authorize() passed */
     struct caller caller;
     char csrf[CRYPTO_TOKEN_LEN];    /* the session's CSRF token, when signed in */
     const char *token;              /* the session token presented, when any */
@@ -71,7 +72,8 @@ const char *req_header(struct request *req, const char *name);
 const char *req_query(struct request *req, const char *name);
 const char *req_param(struct request *req, int i);
 
-/* Parse the body as a JSON object and check it against fields. On failure it replies 400/413/415
+/* Parse the body as a JSON object and check it against fields (NULL: the service checks every field
+ * itself, as for chart items whose fields depend on their kind). On failure it replies 400/413/415
  * itself and returns NULL. The result is owned by the caller (json_decref). */
 json_t *req_json_body(struct request *req, const struct json_field *fields);
 
@@ -88,6 +90,16 @@ void reply_error_code(struct request *req, unsigned status, const char *code, co
 void reply_no_content(struct request *req);
 void reply_bytes(struct request *req, unsigned status, const char *content_type, const void *data, size_t len,
                  int persistent);
+/* Answer 200 with the bytes of an open file as a download (the reply takes fd and closes it):
+ * Content-Disposition: attachment with name (UTF-8; see http_content_disposition),
+ * Content-Security-Policy: sandbox; default-src 'none', Cache-Control: no-store, nosniff. */
+void reply_download(struct request *req, int fd, uint64_t size, const char *content_type, const char *name);
+/* The Content-Disposition value for a download named name (UTF-8): `attachment; filename="ASCII fallback";
+ * filename*=UTF-8''percent-encoded` (RFC 6266, RFC 8187). Names longer than HTTP_DISPOSITION_NAME_MAX bytes
+ * are cut (at a character); with outlen >= HTTP_DISPOSITION_MAX the value is always whole. */
+#define HTTP_DISPOSITION_NAME_MAX 270
+#define HTTP_DISPOSITION_MAX 1200
+void http_content_disposition(const char *name, char *out, size_t outlen);
 /* Add a header to the reply already made (e.g. Set-Cookie). */
 void reply_add_header(struct request *req, const char *name, const char *value);
 
@@ -97,6 +109,9 @@ unsigned http_status_for(enum err_kind kind);
 /* Route matching, authentication and dispatch (router.c). */
 const struct route *router_match(const char *method, const char *path, const char **params, int *nparams,
                                  int *path_known);
+/* The central checks (session, permission, CSRF; or a peer's signature): 0 when the handler may run,
+ * -1 after replying. Done once: the server runs it before reading a large body (server.c). */
+int router_authorize(struct request *req);
 void router_dispatch(struct request *req);
 
 /* Static web files embedded in the binary (static.c). */
@@ -135,6 +150,17 @@ void api_encounters_update(struct request *req);
 void api_entries_create(struct request *req);
 void api_entries_get(struct request *req);
 void api_entries_withdraw(struct request *req);
+void api_appointments_create(struct request *req);
+void api_appointments_follow_up(struct request *req);
+void api_appointments_list(struct request *req);
+void api_appointments_queue(struct request *req);
+void api_appointments_get(struct request *req);
+void api_appointments_update(struct request *req);
+void api_documents_upload(struct request *req);
+void api_documents_list(struct request *req);
+void api_documents_get(struct request *req);
+void api_documents_content(struct request *req);
+void api_documents_withdraw(struct request *req);
 void api_peers_enroll(struct request *req);
 void api_sync_nonce(struct request *req);
 void api_sync_pull(struct request *req);

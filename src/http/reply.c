@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -23,9 +24,12 @@ unsigned http_status_for(enum err_kind kind)
     case ERR_UNPROCESSABLE: return 422;
     case ERR_THROTTLED: return 429;
     case ERR_INTERNAL: return 500;
+    case ERR_UNSUPPORTED_MEDIA: return 415;
     }
     return 500;
 }
+
+static void reply_take(struct request *req, struct MHD_Response *r, unsigned status, const char *content_type);
 
 static void reply_make(struct request *req, unsigned status, const char *content_type, void *data, size_t len,
                        enum MHD_ResponseMemoryMode mode)
@@ -41,6 +45,12 @@ static void reply_make(struct request *req, unsigned status, const char *content
     r = MHD_create_response_from_buffer(len, data, mode);
     if (r == NULL)
         log_fatal("http: out of memory creating a response");
+    reply_take(req, r, status, content_type);
+}
+
+/* Make r (a new response) the request's reply, with the headers every response carries. */
+static void reply_take(struct request *req, struct MHD_Response *r, unsigned status, const char *content_type)
+{
     if (content_type)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -53,6 +63,74 @@ void reply_bytes(struct request *req, unsigned status, const char *content_type,
                  int persistent)
 {
     reply_make(req, status, content_type, (void *)data, len, persistent ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
+}
+
+void http_content_disposition(const char *name, char *out, size_t outlen)
+{
+    /* RFC 8187 attr-char: what may stand unencoded in filename* */
+    static const char attr[] = "!#$&+-.^_`|~";
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)name;
+    size_t n = strlen(name), i, o = 0, room = outlen > 0 ? outlen - 1 : 0;
+    const char *s;
+
+    if (n > HTTP_DISPOSITION_NAME_MAX) {
+        n = HTTP_DISPOSITION_NAME_MAX;
+        while (n > 0 && (p[n] & 0xc0) == 0x80)
+            n--;    /* cut at a character boundary */
+    }
+#define PUT(c) do { if (o < room) out[o++] = (char)(c); } while (0)
+    for (s = "attachment; filename=\""; *s; s++)
+        PUT(*s);
+    /* the fallback for old clients: ASCII only, and nothing that could end the quoted string or be decoded
+     * again ('"', '\\', '%'); each non-ASCII character becomes one '_' */
+    for (i = 0; i < n; i++) {
+        if ((p[i] & 0xc0) == 0x80)
+            continue;
+        PUT((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9')
+            || strchr(" .-_()[]+,=@", p[i]) ? p[i] : '_');
+    }
+    for (s = "\"; filename*=UTF-8''"; *s; s++)
+        PUT(*s);
+    for (i = 0; i < n; i++) {
+        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9')
+            || strchr(attr, p[i])) {
+            PUT(p[i]);
+        } else {
+            PUT('%');
+            PUT(hex[p[i] >> 4]);
+            PUT(hex[p[i] & 15]);
+        }
+    }
+#undef PUT
+    if (outlen > 0)
+        out[o] = '\0';
+}
+
+void reply_download(struct request *req, int fd, uint64_t size, const char *content_type, const char *name)
+{
+    char disposition[HTTP_DISPOSITION_MAX];
+    struct MHD_Response *r;
+
+    if (req->response) {
+        log_error("http: second reply for one request (%s)", req->route ? req->route->pattern : "static");
+        close(fd);
+        return;
+    }
+    /* streamed from the file by libmicrohttpd, which closes fd when the response is destroyed */
+    r = MHD_create_response_from_fd64(size, fd);
+    if (r == NULL) {
+        close(fd);
+        reply_error_code(req, 500, "internal_error", "the server failed to answer; try again");
+        return;
+    }
+    reply_take(req, r, 200, content_type);
+    http_content_disposition(name, disposition, sizeof(disposition));
+    MHD_add_response_header(r, "Content-Disposition", disposition);
+    /* opened in a tab anyway, it may run nothing, load nothing and reach no other page of the node */
+    MHD_add_response_header(r, "Content-Security-Policy", "sandbox; default-src 'none'");
+    MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 }
 
 void reply_json(struct request *req, unsigned status, json_t *body)
@@ -164,7 +242,7 @@ json_t *req_json_body(struct request *req, const struct json_field *fields)
         reply_error(req, &e);
         return NULL;
     }
-    if (json_check_fields(v, fields, &e) < 0) {
+    if (fields && json_check_fields(v, fields, &e) < 0) {
         json_decref(v);
         reply_error(req, &e);
         return NULL;

@@ -95,33 +95,35 @@ static int router_check_peer(struct request *req, struct err *e)
     return peers_authenticate(req->db, &req->caller, &sr, req->peer_id, e);
 }
 
-void router_dispatch(struct request *req)
+int router_authorize(struct request *req)
 {
     const struct route *r = req->route;
     const char *csrf;
     struct err e;
 
+    if (req->authorized)
+        return 0;
     err_clear(&e);
     if (r->perm != PERM_PEER)
         req->token = request_token(req, &req->via_cookie);
     if (r->perm == PERM_PEER) {
         if (router_check_peer(req, &e) < 0) {
             reply_error(req, &e);
-            return;
+            return -1;
         }
     } else if (r->perm != PERM_PUBLIC) {
         if (req->token == NULL) {
             reply_error_code(req, 401, "not_signed_in", "sign in first; the session is missing or has ended");
-            return;
+            return -1;
         }
         if (auth_session(req->db, req->token, &req->caller, req->csrf, &e) < 0) {
             reply_error(req, &e);
-            return;
+            return -1;
         }
         if (!perm_allows(req->caller.role, r->perm)) {
             audit_record(req->db, &req->caller, "access.denied", "route", r->pattern, NULL, "denied", &e);
             reply_error_code(req, 403, "forbidden", "your role (%s) may not do this", role_name(req->caller.role));
-            return;
+            return -1;
         }
         /* a cookie is sent by the browser on its own, so a write through it must prove it came from our
          * page by echoing the session's CSRF token; bearer tokens are never sent implicitly */
@@ -131,10 +133,20 @@ void router_dispatch(struct request *req)
                 || !crypto_equal(csrf, req->csrf, CRYPTO_TOKEN_LEN - 1)) {
                 reply_error_code(req, 403, "csrf_failed",
                                  "this change needs the X-CSRF-Token header given at sign-in");
-                return;
+                return -1;
             }
         }
     }
+    req->authorized = 1;
+    return 0;
+}
+
+void router_dispatch(struct request *req)
+{
+    const struct route *r = req->route;
+
+    if (router_authorize(req) < 0)
+        return;
     r->handler(req);
     if (req->response == NULL) {
         log_error("http: handler for %s %s gave no reply", r->method, r->pattern);

@@ -2,6 +2,7 @@
  * The router enforces the permission and the limit before any handler runs; docs/api.md lists the same
  * routes, and tests/t/t0300-authz-matrix.sh checks every route against every role. */
 #include "http/http.h"
+#include "services/documents.h"
 #include "services/sync.h"
 
 const struct route routes[] = {
@@ -37,6 +38,17 @@ const struct route routes[] = {
     { "POST",   "/api/v1/encounters/{id}/entries", api_entries_create, PERM_CLINICAL_WRITE, 1 << 20 },
     { "GET",    "/api/v1/entries/{id}",      api_entries_get,     PERM_CLINICAL_READ,  0 },
     { "POST",   "/api/v1/entries/{id}/entered-in-error", api_entries_withdraw, PERM_CLINICAL_WRITE, 4096 },
+    { "POST",   "/api/v1/patients/{id}/appointments", api_appointments_create, PERM_PATIENT_WRITE, 16384 },
+    { "GET",    "/api/v1/patients/{id}/appointments", api_appointments_list,   PERM_PATIENT_READ,  0 },
+    { "GET",    "/api/v1/appointments",      api_appointments_queue,  PERM_PATIENT_READ,  0 },
+    { "GET",    "/api/v1/appointments/{id}", api_appointments_get,    PERM_PATIENT_READ,  0 },
+    { "PATCH",  "/api/v1/appointments/{id}", api_appointments_update, PERM_PATIENT_WRITE, 16384 },
+    { "POST",   "/api/v1/encounters/{id}/follow-up", api_appointments_follow_up, PERM_CLINICAL_WRITE, 16384 },
+    { "POST",   "/api/v1/patients/{id}/documents", api_documents_upload, PERM_CLINICAL_WRITE, DOCUMENT_MAX_BYTES },
+    { "GET",    "/api/v1/patients/{id}/documents", api_documents_list,   PERM_CLINICAL_READ,  0 },
+    { "GET",    "/api/v1/documents/{id}",    api_documents_get,     PERM_CLINICAL_READ,  0 },
+    { "GET",    "/api/v1/documents/{id}/content", api_documents_content, PERM_CLINICAL_READ, 0 },
+    { "POST",   "/api/v1/documents/{id}/entered-in-error", api_documents_withdraw, PERM_CLINICAL_WRITE, 4096 },
     { "POST",   "/api/v1/peers/enroll",      api_peers_enroll,    PERM_PUBLIC,         4096 },
     { "POST",   "/api/v1/sync/nonce",        api_sync_nonce,      PERM_PUBLIC,         0 },
     { "POST",   "/api/v1/sync/pull",         api_sync_pull,       PERM_PEER,           1 << 20 },

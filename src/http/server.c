@@ -3,7 +3,8 @@
  *
  * Limits (OpenBSD httpd style, enforced before any handler runs): request line and headers must fit
  * HTTP_CONN_MEMORY (libmicrohttpd answers 431 otherwise); a body larger than its route's body_max gets
- * 413 without being read; idle connections close after HTTP_CONN_TIMEOUT seconds.
+ * 413 without being read; a route taking more than HTTP_AUTH_FIRST_BODY is authorized before its body is
+ * read; idle connections close after HTTP_CONN_TIMEOUT seconds.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 #define HTTP_CONN_LIMIT 1000
 #define HTTP_PER_IP_LIMIT 256
 #define HTTP_DRAIN_SECONDS 10
+#define HTTP_AUTH_FIRST_BODY (1u << 20)     /* routes taking larger bodies authorize before reading them */
 
 static const char *server_data_dir;
 static int server_tls;
@@ -153,6 +155,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     int64_t length;
     const char *errstr;
     enum MHD_Result ret;
+    struct err e;
 
     (void)cls;
     (void)version;
@@ -164,6 +167,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (req->response == NULL && cl
             && (parse_int64(cl, 0, INT64_MAX, &length, &errstr) < 0 || (uint64_t)length > req->body.max))
             req->body_too_large = 1;
+        /* a route that takes megabytes (a document upload) checks who is asking before reading a byte, so
+         * that nobody unknown can make the node hold megabytes per connection; PERM_PEER routes cannot (the
+         * signature covers the body) */
+        if (req->response == NULL && !req->body_too_large && req->route && req->route->body_max > HTTP_AUTH_FIRST_BODY
+            && req->route->perm != PERM_PEER && req->route->perm != PERM_PUBLIC) {
+            err_clear(&e);
+            if ((req->db = server_thread_db(&e)) == NULL)
+                reply_error(req, &e);
+            else
+                router_authorize(req);
+        }
         if (req->response || req->body_too_large) {
             finish(req);
             return MHD_queue_response(conn, req->status, req->response);

@@ -46,34 +46,9 @@ const struct json_field entries_withdraw_fields[] = {
     { NULL, 0, 0, 0 },
 };
 
-/* err_set() naming the input field at fault; returns -1. */
-static int field_fail(struct err *e, const char *field, enum err_kind kind, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static int field_fail(struct err *e, const char *field, enum err_kind kind, const char *code, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    err_set(e, kind, code, "%s", msg);
-    return err_field(e, field);
-}
-
-static int in_list(const char *s, const char *const *list)
-{
-    for (; s && *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
-}
-
 /* ---- visibility ---- */
 
-/* The patient, when the caller may see it. */
-static int patient_visible(struct db *db, const struct caller *who, const char *id, struct patient_brief *p,
+int clinical_patient_visible(struct db *db, const struct caller *who, const char *id, struct patient_brief *p,
                            struct err *e)
 {
     int found;
@@ -87,8 +62,7 @@ static int patient_visible(struct db *db, const struct caller *who, const char *
     return 0;
 }
 
-/* A clinical record (encounter or entry) is visible to callers of its own site or of its patient's site. */
-static int record_visible(struct db *db, const struct caller *who, const json_t *rec)
+int clinical_record_visible(struct db *db, const struct caller *who, const json_t *rec)
 {
     struct patient_brief p;
     struct err ignore;
@@ -109,7 +83,7 @@ static json_t *encounter_load(struct db *db, const struct caller *who, const cha
         return err_set(e, ERR_NOT_FOUND, "encounter_not_found", "no encounter with this id"), NULL;
     if ((found = store_encounter_get(db, id, &enc, e)) < 0)
         return NULL;
-    if (!found || json_is_true(json_object_get(enc, "deleted")) || !record_visible(db, who, enc)) {
+    if (!found || json_is_true(json_object_get(enc, "deleted")) || !clinical_record_visible(db, who, enc)) {
         json_decref(enc);
         return err_set(e, ERR_NOT_FOUND, "encounter_not_found", "no encounter with this id"), NULL;
     }
@@ -125,7 +99,7 @@ static json_t *entry_load(struct db *db, const struct caller *who, const char *i
         return err_set(e, ERR_NOT_FOUND, "entry_not_found", "no entry with this id"), NULL;
     if ((found = store_entry_get(db, id, &entry, e)) < 0)
         return NULL;
-    if (!found || json_is_null(json_object_get(entry, "form_id")) || !record_visible(db, who, entry)) {
+    if (!found || json_is_null(json_object_get(entry, "form_id")) || !clinical_record_visible(db, who, entry)) {
         json_decref(entry);
         return err_set(e, ERR_NOT_FOUND, "entry_not_found", "no entry with this id"), NULL;
     }
@@ -217,10 +191,10 @@ static int check_time(const json_t *input, const char *key, int64_t *ms, struct 
     if (s == NULL)
         return 0;
     if (datetime_parse(s, ms) < 0)
-        return field_fail(e, key, ERR_UNPROCESSABLE, "invalid_time", "%s must be a UTC time YYYY-MM-DDTHH:MM[:SS]Z",
+        return err_set_field(e, key, ERR_UNPROCESSABLE, "invalid_time", "%s must be a UTC time YYYY-MM-DDTHH:MM[:SS]Z",
                                  key);
     if (*ms > now_ms() + 86400000)
-        return field_fail(e, key, ERR_UNPROCESSABLE, "time_in_future", "%s is more than a day in the future", key);
+        return err_set_field(e, key, ERR_UNPROCESSABLE, "time_in_future", "%s is more than a day in the future", key);
     return 1;
 }
 
@@ -240,25 +214,25 @@ static int encounter_changes(const struct caller *who, const json_t *input, cons
     if (json_check_fields(input, encounters_input_fields, e) < 0)
         return -1;
     if (current == NULL && type == NULL)
-        return field_fail(e, "type", ERR_UNPROCESSABLE, "missing_field", "type is required");
-    if (type && (current || !in_list(type, encounter_types))) {
+        return err_set_field(e, "type", ERR_UNPROCESSABLE, "missing_field", "type is required");
+    if (type && (current || !str_in_list(type, encounter_types))) {
         if (current)
-            return field_fail(e, "type", ERR_UNPROCESSABLE, "immutable_field", "the type of an encounter does not change; "
+            return err_set_field(e, "type", ERR_UNPROCESSABLE, "immutable_field", "the type of an encounter does not change; "
                                      "open a new one");
-        return field_fail(e, "type", ERR_UNPROCESSABLE, "invalid_type", "type must be consultation, triage, follow_up, "
+        return err_set_field(e, "type", ERR_UNPROCESSABLE, "invalid_type", "type must be consultation, triage, follow_up, "
                                  "outreach or health_assessment");
     }
-    if (status && !in_list(status, encounter_statuses))
-        return field_fail(e, "status", ERR_UNPROCESSABLE, "invalid_status", "status must be planned, in_progress, "
+    if (status && !str_in_list(status, encounter_statuses))
+        return err_set_field(e, "status", ERR_UNPROCESSABLE, "invalid_status", "status must be planned, in_progress, "
                                  "finished or cancelled");
     if (site && current)
-        return field_fail(e, "site_id", ERR_UNPROCESSABLE, "immutable_field", "the site of an encounter does not change");
+        return err_set_field(e, "site_id", ERR_UNPROCESSABLE, "immutable_field", "the site of an encounter does not change");
     if (site && !caller_has_site(who, site))
-        return field_fail(e, "site_id", ERR_FORBIDDEN, "site_not_allowed", "you do not belong to that site");
+        return err_set_field(e, "site_id", ERR_FORBIDDEN, "site_not_allowed", "you do not belong to that site");
     if ((has_start = check_time(input, "started_at", &start, e)) < 0 || (has_end = check_time(input, "ended_at", &end, e)) < 0)
         return -1;
     if (current && has_start)
-        return field_fail(e, "started_at", ERR_UNPROCESSABLE, "immutable_field", "the start of an encounter does not change");
+        return err_set_field(e, "started_at", ERR_UNPROCESSABLE, "immutable_field", "the start of an encounter does not change");
     if (has_end) {
         start_s = current ? json_string_value(json_object_get(current, "started_at")) : NULL;
         if (!has_start && start_s)
@@ -266,7 +240,7 @@ static int encounter_changes(const struct caller *who, const json_t *input, cons
         if (!has_start && !start_s)
             start = now_ms();
         if (end < start)
-            return field_fail(e, "ended_at", ERR_UNPROCESSABLE, "invalid_time", "ended_at is before started_at");
+            return err_set_field(e, "ended_at", ERR_UNPROCESSABLE, "invalid_time", "ended_at is before started_at");
     }
     if (current == NULL) {
         json_object_set_new(changes, "patient_id", json_string(p->id));
@@ -334,7 +308,7 @@ static json_t *encounter_create_in(struct clinical_batch *b, const char *patient
         goto done;
     }
     id_new(id);
-    if (patient_visible(b->db, b->who, patient_id, &p, e) < 0 || encounter_changes(b->who, input, NULL, &p, changes, e) < 0
+    if (clinical_patient_visible(b->db, b->who, patient_id, &p, e) < 0 || encounter_changes(b->who, input, NULL, &p, changes, e) < 0
         || changelog_record(b->db, &b->tx, ENCOUNTER_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
         || encounter_store(b->db, id, NULL, changes, now_ms(), e) < 0 || store_encounter_get(b->db, id, &enc, e) <= 0
         || audit_record_in(b->db, &b->audit, b->who, "encounter.create", "encounter", id,
@@ -490,7 +464,7 @@ json_t *encounters_list(struct db *db, const struct caller *who, const char *pat
         return err_set(e, ERR_INVALID, "invalid_cursor", "the cursor is not one this server gave"), NULL;
     if (r.items == NULL)
         return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory"), NULL;
-    if (patient_visible(db, who, patient_id, &p, e) < 0
+    if (clinical_patient_visible(db, who, patient_id, &p, e) < 0
         || store_encounter_list(db, patient_id, cursor, limit + 1, rows_add, &r, e) < 0
         || audit_record(db, who, "encounter.list", "patient", patient_id, p.site_id, "ok", e) < 0) {
         json_decref(r.items);
@@ -545,7 +519,7 @@ static json_t *entry_create_in(struct clinical_batch *b, const char *encounter_i
     if (json_check_fields(input, entries_input_fields, e) < 0)
         return NULL;
     if (version && json_integer_value(version) < 1)
-        return field_fail(e, "version", ERR_UNPROCESSABLE, "invalid_version", "version must be 1 or more"), NULL;
+        return err_set_field(e, "version", ERR_UNPROCESSABLE, "invalid_version", "version must be 1 or more"), NULL;
     if ((enc = encounter_load(db, who, encounter_id, e)) == NULL)
         goto fail;
     if (strcmp(json_string_value(json_object_get(enc, "status")), "cancelled") == 0) {
@@ -572,16 +546,16 @@ static json_t *entry_create_in(struct clinical_batch *b, const char *encounter_i
         }
         if (strcmp(json_string_value(json_object_get(target, "encounter_id")), encounter_id) != 0
             || strcmp(json_string_value(json_object_get(target, "form_id")), form_id(f)) != 0) {
-            field_fail(e, "supersedes", ERR_UNPROCESSABLE, "invalid_supersedes", "a correction replaces an entry of the same "
+            err_set_field(e, "supersedes", ERR_UNPROCESSABLE, "invalid_supersedes", "a correction replaces an entry of the same "
                               "form in the same encounter");
             goto fail;
         }
         if (!json_is_null(json_object_get(target, "withdrawn_by"))) {
-            field_fail(e, "supersedes", ERR_CONFLICT, "entry_withdrawn", "that entry was marked entered in error");
+            err_set_field(e, "supersedes", ERR_CONFLICT, "entry_withdrawn", "that entry was marked entered in error");
             goto fail;
         }
         if (!json_is_null(json_object_get(target, "superseded_by"))) {
-            field_fail(e, "supersedes", ERR_CONFLICT, "already_superseded", "that entry was already corrected by %s: correct "
+            err_set_field(e, "supersedes", ERR_CONFLICT, "already_superseded", "that entry was already corrected by %s: correct "
                               "the newest one", json_string_value(json_object_get(target, "superseded_by")));
             goto fail;
         }
@@ -685,7 +659,7 @@ json_t *entries_withdraw(struct db *db, const struct caller *who, const char *id
     if (json_check_fields(input, entries_withdraw_fields, e) < 0)
         return NULL;
     if (json_string_length(json_object_get(input, "reason")) == 0)
-        return field_fail(e, "reason", ERR_UNPROCESSABLE, "missing_reason", "say why the entry was entered in error"), NULL;
+        return err_set_field(e, "reason", ERR_UNPROCESSABLE, "missing_reason", "say why the entry was entered in error"), NULL;
     if (db_begin_write(db, e) < 0)
         return NULL;
     if ((target = entry_load(db, who, id, e)) == NULL)
@@ -809,8 +783,8 @@ int encounters_check_fields(const json_t *fields, struct err *e)
     json_t *v;
 
     json_object_foreach((json_t *)fields, key, v) {
-        if (in_list(key, encounter_fields)
-            && (json_is_string(v) || (json_is_null(v) && in_list(key, encounter_fields + 4)))
+        if (str_in_list(key, encounter_fields)
+            && (json_is_string(v) || (json_is_null(v) && str_in_list(key, encounter_fields + 4)))
             && json_string_length(v) <= NOTES_MAX)
             continue;
         return err_set(e, ERR_INVALID, "invalid_change", "an encounter change has an unknown or malformed field '%.40s'",
@@ -832,15 +806,14 @@ int encounters_site_of(struct db *db, const char *id, char site[ID_LEN], struct 
 
 int entries_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
 {
-    json_t *rec = json_deep_copy(fields);
-    int rc;
+    /* the fields are the whole entry (it is append-only): stored as they are, with no copy */
+    return store_entry_put_fields(db, id, fields, NULL, 0, at, e);
+}
 
-    if (rec == NULL)
-        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-    json_object_set_new(rec, "id", json_string(id));
-    rc = store_entry_put(db, rec, at, e);
-    json_decref(rec);
-    return rc;
+int entries_apply_first(struct db *db, const char *id, const json_t *fields, const char *values_text,
+                        size_t values_len, int64_t at, struct err *e)
+{
+    return store_entry_put_fields(db, id, fields, values_text, values_len, at, e);
 }
 
 static const char *const entry_text_fields[] = {
@@ -854,7 +827,7 @@ int entries_check_fields(const json_t *fields, struct err *e)
     json_t *v;
 
     json_object_foreach((json_t *)fields, key, v) {
-        if (in_list(key, entry_text_fields) && json_is_string(v) && json_string_length(v) <= REASON_MAX)
+        if (str_in_list(key, entry_text_fields) && json_is_string(v) && json_string_length(v) <= REASON_MAX)
             continue;
         if (strcmp(key, "form_version") == 0 && json_is_integer(v))
             continue;

@@ -78,11 +78,24 @@ int clinical_batch_finish(struct clinical_batch *b, int ok, struct err *e);
 int entries_export(struct db *db, const struct caller *who, const char *lang,
                    int (*cb)(const json_t *entry, void *ctx), void *ctx, struct err *e);
 
+/* The visibility rule of every clinical record (encounters, entries, chart items, documents, appointments):
+ * a caller sees a patient of one of their sites (0 and *p filled; ERR_NOT_FOUND patient_not_found
+ * otherwise), and a record ({site_id, patient_id, ...}) recorded at one of their sites or of a patient of
+ * one of their sites (1 visible, 0 not). */
+struct patient_brief;
+int clinical_patient_visible(struct db *db, const struct caller *who, const char *id, struct patient_brief *p,
+                             struct err *e);
+int clinical_record_visible(struct db *db, const struct caller *who, const json_t *rec);
+
 /* Replication of encounters and entries (tables "encounter" and "entry"). */
 int encounters_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);
 int encounters_check_fields(const json_t *fields, struct err *e);
 int encounters_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e);
 int entries_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);
+/* entries_apply() for an entry's first (and only) change, given the JSON text of its "values" as the
+ * change holds it (values_len bytes): stored as it is rather than written again. */
+int entries_apply_first(struct db *db, const char *id, const json_t *fields, const char *values_text,
+                        size_t values_len, int64_t at, struct err *e);
 int entries_check_fields(const json_t *fields, struct err *e);
 int entries_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e);
 

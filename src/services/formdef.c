@@ -9,6 +9,7 @@
 
 #include "core/date.h"
 #include "core/expr.h"
+#include "core/util.h"
 #include "services/catalogue.h"
 #include "services/formdef.h"
 
@@ -86,14 +87,6 @@ struct form {
 };
 
 /* ---- small checks ---- */
-
-static int in_list(const char *s, const char *const *list)
-{
-    for (; s && *list; list++)
-        if (strcmp(s, *list) == 0)
-            return 1;
-    return 0;
-}
 
 /* [a-z][a-z0-9_]{0,max-1} */
 static int name_ok(const char *s, size_t max)
@@ -225,7 +218,7 @@ static int expr_name_known(const char *name, void *ctx)
 {
     struct name_check *nc = ctx;
 
-    if (in_list(name, context_names) || json_object_get(nc->c->names, name)
+    if (str_in_list(name, context_names) || json_object_get(nc->c->names, name)
         || (nc->c->row_names && json_object_get(nc->c->row_names, name)))
         return 0;
     problem(nc->c, nc->path, nc->key, "names '%.64s', which is neither a field of this form nor one of "
@@ -369,7 +362,7 @@ static void compile_field(struct compiler *c, const char *path, const json_t *de
     }
     f->type = (enum field_type)t;
     json_object_foreach((json_t *)def, key, v) {
-        if (!in_list(key, common_keys) && !in_list(key, type_keys[t]))
+        if (!str_in_list(key, common_keys) && !str_in_list(key, type_keys[t]))
             problem(c, path, key, "is not a key a %s field takes", type);
     }
     snprintf(f->name, sizeof(f->name), "%s", json_string_value(json_object_get(def, "name")));
@@ -496,7 +489,7 @@ static int compile_fields(struct compiler *c, const char *path, const json_t *li
             problem(c, fpath, "name", "must be lowercase letters, digits and '_', starting with a letter (at most 64)");
             continue;
         }
-        if (in_list(name, context_names))
+        if (str_in_list(name, context_names))
             problem(c, fpath, "name", "'%s' is reserved for the patient's context", name);
         compile_field(c, fpath, def, &(*out)[*nout]);
         (*nout)++;
@@ -581,7 +574,7 @@ struct form *form_compile(const json_t *def, json_t **problems, struct err *e)
         goto invalid;
     }
     json_object_foreach((json_t *)def, key, v)
-        if (!in_list(key, top_keys))
+        if (!str_in_list(key, top_keys))
             problem(&c, "", key, "is not a key of a form definition");
     id = json_string_value(json_object_get(def, "id"));
     if (!name_ok(id, FORM_NAME_MAX))
@@ -609,7 +602,7 @@ struct form *form_compile(const json_t *def, json_t **problems, struct err *e)
     if (v && !json_is_array(v))
         problem(&c, "", "encounter_types", "must be a list of encounter types");
     json_array_foreach(v, i, langs)
-        if (!in_list(json_string_value(langs), encounter_types))
+        if (!str_in_list(json_string_value(langs), encounter_types))
             problem(&c, "", "encounter_types", "must name only consultation, triage, follow_up, outreach, "
                     "health_assessment");
     collect_names(&c, "fields", json_object_get(def, "fields"));

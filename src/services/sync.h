@@ -70,6 +70,9 @@ struct sync_transport {
     int (*pull)(void *ctx, const json_t *vector, size_t max_bytes, struct buf *batch, struct err *e);
     /* Give the peer a batch; *vector_out (may be NULL) receives the peer's vector afterwards. */
     int (*push)(void *ctx, const void *batch, size_t len, json_t **vector_out, struct err *e);
+    /* Non-zero when pull and push touch no database and may run on another thread: the session then
+     * fetches the next batch while it applies one, and builds the next while the peer takes one. */
+    int concurrent;
 };
 
 struct sync_summary {

@@ -80,13 +80,12 @@ static int origin_advance(struct db *db, int64_t origin, int64_t seq, struct err
     return db_step_done(db, st, "advance contiguous seq", e);
 }
 
-int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *tbl, const char *row_id,
+int store_change_insert(struct db *db, int64_t origin, int64_t seq, const char *tbl, const char *row_id,
                         int64_t hlc, const char *fields_json, const char *base_json, struct err *e)
 {
     static const char sql[] = "INSERT INTO changes (origin, seq, tbl, row_id, hlc, fields, base) "
                               "VALUES ($1, $2, $3, $4, $5, $6, $7)";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
@@ -97,11 +96,45 @@ int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *
     sqlite3_bind_int64(st, 5, hlc);
     db_bind_text(st, 6, fields_json);
     db_bind_text(st, 7, base_json);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    if (rc != SQLITE_DONE)
-        return db_fail(db, "append change", e);
+    return db_step_done(db, st, "append change", e);
+}
+
+int store_change_append(struct db *db, int64_t origin, int64_t seq, const char *tbl, const char *row_id,
+                        int64_t hlc, const char *fields_json, const char *base_json, struct err *e)
+{
+    if (store_change_insert(db, origin, seq, tbl, row_id, hlc, fields_json, base_json, e) < 0)
+        return -1;
     return origin_advance(db, origin, seq, e);
+}
+
+int store_origin_state(struct db *db, const char *node_id, int64_t *alias, int64_t *max_seq, int64_t *contiguous,
+                       struct err *e)
+{
+    static const char sql[] = "SELECT n, contiguous, (SELECT max(seq) FROM changes WHERE origin = n)"
+                              " FROM origins WHERE node_id = $1";
+    sqlite3_stmt *st;
+    int rc;
+
+    if (store_origin_alias(db, node_id, alias, e) < 0 || (st = db_stmt(db, sql, e)) == NULL)
+        return -1;
+    db_bind_text(st, 1, node_id);
+    rc = sqlite3_step(st);
+    *contiguous = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    *max_seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 2) : 0;
+    db_stmt_done(st);
+    return rc == SQLITE_ROW ? 0 : db_fail(db, "read origin", e);
+}
+
+int store_origin_set_contiguous(struct db *db, int64_t origin, int64_t contiguous, struct err *e)
+{
+    static const char sql[] = "UPDATE origins SET contiguous = $2 WHERE n = $1";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, origin);
+    sqlite3_bind_int64(st, 2, contiguous);
+    return db_step_done(db, st, "advance contiguous seq", e);
 }
 
 int store_change_max_hlc(struct db *db, int64_t *hlc, struct err *e)
@@ -144,6 +177,23 @@ int store_changes_of_row(struct db *db, const char *tbl, const char *row_id, sto
     }
     db_stmt_done(st);
     return rc == SQLITE_DONE ? 0 : db_fail(db, "read changes of row", e);
+}
+
+int store_row_has_changes(struct db *db, const char *tbl, const char *row_id, struct err *e)
+{
+    static const char sql[] = "SELECT 1 FROM changes WHERE row_id = $1 AND tbl = $2 LIMIT 1";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, row_id);
+    db_bind_text(st, 2, tbl);
+    rc = sqlite3_step(st);
+    db_stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "probe changes of row", e);
 }
 
 int store_change_exists(struct db *db, int64_t origin, int64_t seq, struct err *e)

@@ -148,7 +148,8 @@ static const char *const entry_text[] = {
 };
 #define ENTRY_NTEXT (sizeof(entry_text) / sizeof(entry_text[0]))
 
-int store_entry_put(struct db *db, const json_t *entry, int64_t created_at, struct err *e)
+int store_entry_put_fields(struct db *db, const char *id, const json_t *entry, const char *vals_text,
+                           size_t vals_len, int64_t created_at, struct err *e)
 {
     static const char sql[] =
         "INSERT INTO entries (id, encounter_id, patient_id, site_id, form_id, form_row, supersedes, withdraws,"
@@ -168,7 +169,8 @@ int store_entry_put(struct db *db, const json_t *entry, int64_t created_at, stru
 
     if (st == NULL)
         return -1;
-    for (i = 0; i < ENTRY_NTEXT; i++) {
+    db_bind_text(st, 1, id);
+    for (i = 1; i < ENTRY_NTEXT; i++) {
         s = json_string_value(json_object_get(entry, entry_text[i]));
         if (s == NULL && (i < 4 || i >= 9))     /* NOT NULL columns */
             s = "";
@@ -180,15 +182,26 @@ int store_entry_put(struct db *db, const json_t *entry, int64_t created_at, stru
     else
         sqlite3_bind_null(st, 12);
     v = json_object_get(entry, "values");
-    if (json_is_object(v) && (vals = json_dumps(v, JSON_COMPACT)) == NULL) {
-        db_stmt_done(st);
-        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    if (vals_text && json_is_object(v)) {
+        sqlite3_bind_text(st, 13, vals_text, (int)vals_len, SQLITE_STATIC);
+    } else {
+        if (json_is_object(v) && (vals = json_dumps(v, JSON_COMPACT)) == NULL) {
+            db_stmt_done(st);
+            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+        }
+        db_bind_text(st, 13, vals);
     }
-    db_bind_text(st, 13, vals);
     sqlite3_bind_int64(st, 14, created_at);
     rc = db_step_done(db, st, "put entry", e);
     free(vals);
     return rc;
+}
+
+int store_entry_put(struct db *db, const json_t *entry, int64_t created_at, struct err *e)
+{
+    const char *id = json_string_value(json_object_get(entry, "id"));
+
+    return store_entry_put_fields(db, id ? id : "", entry, NULL, 0, created_at, e);
 }
 
 static json_t *entry_read(sqlite3_stmt *st)

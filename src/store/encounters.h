@@ -35,6 +35,11 @@ int store_patients_without_encounters(struct db *db, const char *sites_json, int
  * supersedes, withdraws, reason, author, recorded_at). Replicated again, the stored one is replaced by the
  * same content. */
 int store_entry_put(struct db *db, const json_t *entry, int64_t created_at, struct err *e);
+/* The same with the id apart (an "id" member of fields is not read): what replication stores, with no
+ * copy of the change's fields. vals_text (may be NULL: written from fields' "values") is the JSON text of
+ * the values, vals_len bytes, as the change holds it. */
+int store_entry_put_fields(struct db *db, const char *id, const json_t *fields, const char *vals_text,
+                           size_t vals_len, int64_t created_at, struct err *e);
 /* The entry, with the derived superseded_by (newest correcting entry id or null) and withdrawn_by. */
 int store_entry_get(struct db *db, const char *id, json_t **out, struct err *e);
 /* Every entry of an encounter (corrections and withdrawals included), oldest first. */

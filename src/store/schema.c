@@ -250,15 +250,18 @@ static const char *const migrations[] = {
     "  day TEXT NOT NULL,"                  /* YYYY-MM-DD of starts_at: the day's queue */
     "  service TEXT,"
     "  reason TEXT,"
-    "  status TEXT NOT NULL,"               /* booked, arrived, fulfilled, missed, cancelled */
+    "  status TEXT NOT NULL,"               /* booked, arrived, fulfilled, cancelled (missed: see missed_day) */
     "  encounter_id TEXT,"                  /* the visit it was booked from, or that fulfilled it */
     "  booked_by TEXT NOT NULL DEFAULT '',"
     "  notes TEXT,"
-    "  created_at INTEGER NOT NULL,"
+    "  missed_day TEXT,"                    /* the day the missed sweep found it unattended (a field of its */
+    "  created_at INTEGER NOT NULL,"        /* own, so a person's status change always beats the sweep) */
     "  updated_at INTEGER NOT NULL"
     ");"
     "CREATE INDEX appointments_by_day ON appointments(site_id, day, starts_at);"
     "CREATE INDEX appointments_by_patient ON appointments(patient_id, starts_at);"
+    "CREATE INDEX appointments_unattended ON appointments(day)"
+    " WHERE status IN ('booked', 'arrived') AND (missed_day IS NULL OR missed_day <> day);"
     "CREATE TABLE documents ("
     "  id TEXT PRIMARY KEY,"
     "  patient_id TEXT NOT NULL,"
@@ -269,8 +272,11 @@ static const char *const migrations[] = {
     "  size INTEGER NOT NULL,"
     "  filename TEXT,"
     "  title TEXT,"
-    "  status TEXT NOT NULL DEFAULT 'active',"
+    "  status TEXT NOT NULL DEFAULT 'active',"  /* active, entered_in_error */
     "  author TEXT NOT NULL DEFAULT '',"
+    "  error_reason TEXT,"                  /* entered in error: why, by whom, when (UTC) */
+    "  error_by TEXT,"
+    "  error_at TEXT,"
     "  created_at INTEGER NOT NULL"
     ");"
     "CREATE INDEX documents_by_patient ON documents(patient_id, id);",

@@ -12,9 +12,13 @@ PERM_C=$SRC_DIR/src/services/perm.c
 # The expected permission of every route, the status a permitted caller gets, the concrete path to
 # call and a valid body. Placeholders: @USER_ID@ a real user (the "m-target" account), @PATIENT_ID@ a
 # real patient, @NEW_PATIENT_ID@ a patient created just for this one request (for deletes), @ROLE@ the
-# caller's role (keeps created names unique). The enrolment route is public but the code is made up, so
-# its "success" is 401 invalid_code; the peer routes take no session at all, so every caller here gets
-# 401 unknown_peer (t0800-peers.sh covers signed requests).
+# caller's role (keeps created names unique), @APPOINTMENT_ID@ a real appointment, @TOMORROW@ tomorrow's
+# date (YYYY-MM-DD, UTC: bookings are for times to come). The enrolment route is public but the code is
+# made up, so its "success" is 401 invalid_code; the peer routes take no session at all, so every caller
+# here gets 401 unknown_peer (t0800-peers.sh covers signed requests). @DOCUMENT_ID@ is a real document and
+# @NEW_DOCUMENT_ID@ one uploaded just for this one request (to mark it entered in error); the upload route
+# takes the file as a raw body with its own type, and the JSON body every request here carries is not one,
+# so a permitted caller's "success" there is 415 unsupported_media_type (t0730-documents.sh uploads files).
 # Format: METHOD|PATTERN|PERMISSION|SUCCESS-STATUS|PATH|BODY
 MATRIX='GET|/healthz|public|200|/healthz|
 POST|/api/v1/session|public|201|/api/v1/session|{"username":"m-target","password":"target-password-1"}
@@ -48,6 +52,17 @@ PATCH|/api/v1/encounters/{id}|clinical.write|200|/api/v1/encounters/@ENCOUNTER_I
 POST|/api/v1/encounters/{id}/entries|clinical.write|201|/api/v1/encounters/@ENCOUNTER_ID@/entries|{"form":"vitals","values":{"temp_c":37}}
 GET|/api/v1/entries/{id}|clinical.read|200|/api/v1/entries/@ENTRY_ID@|
 POST|/api/v1/entries/{id}/entered-in-error|clinical.write|200|/api/v1/entries/@NEW_ENTRY_ID@/entered-in-error|{"reason":"matrix @ROLE@"}
+POST|/api/v1/patients/{id}/appointments|patient.write|201|/api/v1/patients/@PATIENT_ID@/appointments|{"starts_at":"@TOMORROW@T09:00Z","service":"ncd"}
+GET|/api/v1/patients/{id}/appointments|patient.read|200|/api/v1/patients/@PATIENT_ID@/appointments|
+GET|/api/v1/appointments|patient.read|200|/api/v1/appointments?date=@TOMORROW@|
+GET|/api/v1/appointments/{id}|patient.read|200|/api/v1/appointments/@APPOINTMENT_ID@|
+PATCH|/api/v1/appointments/{id}|patient.write|200|/api/v1/appointments/@APPOINTMENT_ID@|{"notes":"@ROLE@"}
+POST|/api/v1/encounters/{id}/follow-up|clinical.write|201|/api/v1/encounters/@ENCOUNTER_ID@/follow-up|{"starts_at":"@TOMORROW@T10:00Z"}
+POST|/api/v1/patients/{id}/documents|clinical.write|415|/api/v1/patients/@PATIENT_ID@/documents|{}
+GET|/api/v1/patients/{id}/documents|clinical.read|200|/api/v1/patients/@PATIENT_ID@/documents|
+GET|/api/v1/documents/{id}|clinical.read|200|/api/v1/documents/@DOCUMENT_ID@|
+GET|/api/v1/documents/{id}/content|clinical.read|200|/api/v1/documents/@DOCUMENT_ID@/content|
+POST|/api/v1/documents/{id}/entered-in-error|clinical.write|200|/api/v1/documents/@NEW_DOCUMENT_ID@/entered-in-error|{"reason":"matrix @ROLE@"}
 POST|/api/v1/peers/enroll|public|401|/api/v1/peers/enroll|{"code":"00000-00000-00000-00000-00000","node_id":"01234567-89ab-7def-8123-456789abcdef","name":"m","public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
 POST|/api/v1/sync/nonce|public|200|/api/v1/sync/nonce|
 POST|/api/v1/sync/pull|peer|200|/api/v1/sync/pull|{"vector":{}}
@@ -150,10 +165,14 @@ new_patient() {
 PATIENT_ID=$(new_patient)
 check "patient id looks like a UUID ($PATIENT_ID)" sh -c "printf '%s' '$PATIENT_ID' | grep -Eqx '[0-9a-f-]{36}'"
 
-# As admin: an encounter of that patient, and a form to version.
+# As admin: an encounter of that patient, an appointment, and a form to version.
 TOKEN=$ADMIN_TOKEN
 api POST "/api/v1/patients/$PATIENT_ID/encounters" '{"type":"consultation"}'
 ENCOUNTER_ID=$(jqb .id)
+TOMORROW=$(date -u -d tomorrow +%F)
+api POST "/api/v1/patients/$PATIENT_ID/appointments" "{\"starts_at\":\"${TOMORROW}T08:00Z\",\"service\":\"ncd\"}"
+APPOINTMENT_ID=$(jqb .id)
+check "appointment for the matrix ($APPOINTMENT_ID)" sh -c "printf '%s' '$APPOINTMENT_ID' | grep -Eqx '[0-9a-f-]{36}'"
 api POST /api/v1/forms '{"id":"matrix_form","title":{"en":"M"},"fields":[{"name":"a","type":"boolean","label":{"en":"A"}}]}'
 FORM_ID=$(jqb .id)
 TOKEN=
@@ -171,13 +190,29 @@ ENTRY_ID=$(new_entry)
 check "encounter, entry and form for the matrix ($ENCOUNTER_ID $ENTRY_ID $FORM_ID)" \
   sh -c "printf '%s %s' '$ENCOUNTER_ID' '$ENTRY_ID' | grep -Eqx '[0-9a-f-]{36} [0-9a-f-]{36}' && [ '$FORM_ID' = matrix_form ]"
 
+# new_document: upload a small text document for the patient as admin; prints its id.
+new_document() {
+  _t=$TOKEN
+  TOKEN=$ADMIN_TOKEN
+  api POST "/api/v1/patients/$PATIENT_ID/documents?title=matrix" "" --data-binary 'matrix note' \
+    -H 'Content-Type: text/plain'
+  TOKEN=$_t
+  [ "$STATUS" = 201 ] || not_ok_subshell "upload a document for the matrix" "got $STATUS: $BODY"
+  printf '%s' "$BODY" | sed -n 's/^{"id":"\([0-9a-f-]*\)".*/\1/p'
+}
+DOCUMENT_ID=$(new_document)
+check "document for the matrix ($DOCUMENT_ID)" sh -c "printf '%s' '$DOCUMENT_ID' | grep -Eqx '[0-9a-f-]{36}'"
+
 # fill PATH BODY ROLE: sets URL and REQ_BODY with the placeholders replaced.
 fill() {
   URL=$(printf '%s' "$1" | sed "s/@USER_ID@/$TARGET_ID/g; s/@PATIENT_ID@/$PATIENT_ID/g;
-    s/@ENCOUNTER_ID@/$ENCOUNTER_ID/g; s/@ENTRY_ID@/$ENTRY_ID/g; s/@FORM_ID@/$FORM_ID/g")
+    s/@ENCOUNTER_ID@/$ENCOUNTER_ID/g; s/@ENTRY_ID@/$ENTRY_ID/g; s/@FORM_ID@/$FORM_ID/g;
+    s/@APPOINTMENT_ID@/$APPOINTMENT_ID/g; s/@TOMORROW@/$TOMORROW/g")
   case "$URL" in *@NEW_PATIENT_ID@*) URL=$(printf '%s' "$URL" | sed "s/@NEW_PATIENT_ID@/$(new_patient)/") ;; esac
   case "$URL" in *@NEW_ENTRY_ID@*) URL=$(printf '%s' "$URL" | sed "s/@NEW_ENTRY_ID@/$(new_entry)/") ;; esac
-  REQ_BODY=$(printf '%s' "$2" | sed "s/@ROLE@/$3/g")
+  case "$URL" in *@DOCUMENT_ID@*) URL=$(printf '%s' "$URL" | sed "s/@DOCUMENT_ID@/$DOCUMENT_ID/g") ;; esac
+  case "$URL" in *@NEW_DOCUMENT_ID@*) URL=$(printf '%s' "$URL" | sed "s/@NEW_DOCUMENT_ID@/$(new_document)/") ;; esac
+  REQ_BODY=$(printf '%s' "$2" | sed "s/@ROLE@/$3/g; s/@TOMORROW@/$TOMORROW/g")
   case "$URL" in *'{'*|*@*) not_ok "the matrix path $1 has only placeholders this test can fill" ;; esac
 }
 
@@ -240,7 +275,7 @@ methods_for() {
     "$TMP/matrix" | sort -u | tr '\n' ' '
 }
 TOKEN=$ADMIN_TOKEN
-cut -d'|' -f5 "$TMP/matrix" | sed 's/?.*//; s/@NEW_PATIENT_ID@/@PATIENT_ID@/; s/@NEW_ENTRY_ID@/@ENTRY_ID@/' | sort -u >"$TMP/paths"
+cut -d'|' -f5 "$TMP/matrix" | sed 's/?.*//; s/@NEW_PATIENT_ID@/@PATIENT_ID@/; s/@NEW_ENTRY_ID@/@ENTRY_ID@/; s/@NEW_DOCUMENT_ID@/@DOCUMENT_ID@/' | sort -u >"$TMP/paths"
 while read -r path; do
   fill "$path" "" admin
   known=" $(methods_for "$URL")"
