@@ -16,6 +16,7 @@
 #include "services/audit.h"
 #include "services/changelog.h"
 #include "services/documents.h"
+#include "services/chart.h"
 #include "services/encounters.h"
 #include "services/forms.h"
 #include "services/patients.h"
@@ -56,6 +57,7 @@ static const struct sync_table sync_tables[] = {
       entries_apply_first },
     { DOCUMENT_TABLE, "sha256", documents_apply, documents_site_of, documents_check_fields },
     { APPOINTMENT_TABLE, "patient_id", appointments_apply, appointments_site_of, appointments_check_fields },
+    { CHART_TABLE, "patient_id", chart_apply, chart_site_of, chart_check_fields },
 };
 
 /* The page cache while a batch is applied: room for the index pages thousands of records touch. */

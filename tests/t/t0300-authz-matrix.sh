@@ -39,6 +39,27 @@ DELETE|/api/v1/patients/{id}|patient.delete|204|/api/v1/patients/@NEW_PATIENT_ID
 GET|/api/v1/registration-fields|patient.read|200|/api/v1/registration-fields|
 PUT|/api/v1/registration-fields|sites.manage|200|/api/v1/registration-fields|{}
 GET|/api/v1/catalogues/{kind}|patient.read|200|/api/v1/catalogues/icd10?q=fever|
+POST|/api/v1/patients/{id}/problems|clinical.write|201|/api/v1/patients/@PATIENT_ID@/problems|{"title":"Matrix @ROLE@"}
+GET|/api/v1/patients/{id}/problems|clinical.read|200|/api/v1/patients/@PATIENT_ID@/problems|
+GET|/api/v1/problems/{id}|clinical.read|200|/api/v1/problems/@PROBLEM_ID@|
+PATCH|/api/v1/problems/{id}|clinical.write|200|/api/v1/problems/@PROBLEM_ID@|{"notes":"@ROLE@"}
+POST|/api/v1/patients/{id}/allergies|clinical.write|201|/api/v1/patients/@PATIENT_ID@/allergies|{"substance":"Dust @ROLE@","verification":"reported"}
+GET|/api/v1/patients/{id}/allergies|clinical.read|200|/api/v1/patients/@PATIENT_ID@/allergies|
+GET|/api/v1/allergies/{id}|clinical.read|200|/api/v1/allergies/@ALLERGY_ID@|
+PATCH|/api/v1/allergies/{id}|clinical.write|200|/api/v1/allergies/@ALLERGY_ID@|{"notes":"@ROLE@"}
+POST|/api/v1/patients/{id}/medications|clinical.write|201|/api/v1/patients/@PATIENT_ID@/medications|{"name":"Matrix @ROLE@"}
+GET|/api/v1/patients/{id}/medications|clinical.read|200|/api/v1/patients/@PATIENT_ID@/medications|
+GET|/api/v1/medications/{id}|clinical.read|200|/api/v1/medications/@MEDICATION_ID@|
+PATCH|/api/v1/medications/{id}|clinical.write|200|/api/v1/medications/@MEDICATION_ID@|{"notes":"@ROLE@"}
+POST|/api/v1/patients/{id}/immunizations|clinical.write|201|/api/v1/patients/@PATIENT_ID@/immunizations|{"vaccine":"bcg","given_on":"2020-01-01"}
+GET|/api/v1/patients/{id}/immunizations|clinical.read|200|/api/v1/patients/@PATIENT_ID@/immunizations|
+GET|/api/v1/immunizations/{id}|clinical.read|200|/api/v1/immunizations/@IMMUNIZATION_ID@|
+PATCH|/api/v1/immunizations/{id}|clinical.write|200|/api/v1/immunizations/@IMMUNIZATION_ID@|{"notes":"@ROLE@"}
+GET|/api/v1/patients/{id}/immunizations/due|clinical.read|200|/api/v1/patients/@PATIENT_ID@/immunizations/due|
+GET|/api/v1/patients/{id}/summary|clinical.read|200|/api/v1/patients/@PATIENT_ID@/summary|
+GET|/api/v1/patients/{id}/timeline|clinical.read|200|/api/v1/patients/@PATIENT_ID@/timeline|
+GET|/api/v1/immunization-schedule|clinical.read|200|/api/v1/immunization-schedule|
+PUT|/api/v1/immunization-schedule|sites.manage|422|/api/v1/immunization-schedule|{"vaccines":[]}
 GET|/api/v1/forms|clinical.read|200|/api/v1/forms|
 POST|/api/v1/forms|forms.manage|201|/api/v1/forms|{"id":"matrix_@ROLE@","title":{"en":"M"},"fields":[{"name":"a","type":"boolean","label":{"en":"A"}}]}
 POST|/api/v1/forms/import|forms.manage|201|/api/v1/forms/import|{"survey":"type,name,label\ninteger,n,N","settings":"form_id,form_title\nmatrix_xls_@ROLE@,M"}
@@ -203,11 +224,26 @@ new_document() {
 DOCUMENT_ID=$(new_document)
 check "document for the matrix ($DOCUMENT_ID)" sh -c "printf '%s' '$DOCUMENT_ID' | grep -Eqx '[0-9a-f-]{36}'"
 
+# One chart item of each kind, as admin.
+TOKEN=$ADMIN_TOKEN
+api POST "/api/v1/patients/$PATIENT_ID/problems" '{"title":"Matrix problem"}'
+PROBLEM_ID=$(jqb .id)
+api POST "/api/v1/patients/$PATIENT_ID/allergies" '{"substance":"Matrix dust","verification":"reported"}'
+ALLERGY_ID=$(jqb .id)
+api POST "/api/v1/patients/$PATIENT_ID/medications" '{"name":"Matrix syrup"}'
+MEDICATION_ID=$(jqb .id)
+api POST "/api/v1/patients/$PATIENT_ID/immunizations" '{"vaccine":"bcg","given_on":"2020-01-01"}'
+IMMUNIZATION_ID=$(jqb .id)
+TOKEN=
+check "chart items for the matrix" sh -c "printf '%s %s %s %s' '$PROBLEM_ID' '$ALLERGY_ID' '$MEDICATION_ID' '$IMMUNIZATION_ID' \
+  | grep -Eqx '[0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36}'"
+
 # fill PATH BODY ROLE: sets URL and REQ_BODY with the placeholders replaced.
 fill() {
   URL=$(printf '%s' "$1" | sed "s/@USER_ID@/$TARGET_ID/g; s/@PATIENT_ID@/$PATIENT_ID/g;
     s/@ENCOUNTER_ID@/$ENCOUNTER_ID/g; s/@ENTRY_ID@/$ENTRY_ID/g; s/@FORM_ID@/$FORM_ID/g;
-    s/@APPOINTMENT_ID@/$APPOINTMENT_ID/g; s/@TOMORROW@/$TOMORROW/g")
+    s/@APPOINTMENT_ID@/$APPOINTMENT_ID/g; s/@TOMORROW@/$TOMORROW/g; s/@PROBLEM_ID@/$PROBLEM_ID/g;
+    s/@ALLERGY_ID@/$ALLERGY_ID/g; s/@MEDICATION_ID@/$MEDICATION_ID/g; s/@IMMUNIZATION_ID@/$IMMUNIZATION_ID/g")
   case "$URL" in *@NEW_PATIENT_ID@*) URL=$(printf '%s' "$URL" | sed "s/@NEW_PATIENT_ID@/$(new_patient)/") ;; esac
   case "$URL" in *@NEW_ENTRY_ID@*) URL=$(printf '%s' "$URL" | sed "s/@NEW_ENTRY_ID@/$(new_entry)/") ;; esac
   case "$URL" in *@DOCUMENT_ID@*) URL=$(printf '%s' "$URL" | sed "s/@DOCUMENT_ID@/$DOCUMENT_ID/g") ;; esac
