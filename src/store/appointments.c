@@ -96,33 +96,6 @@ static json_t *appt_read_named(sqlite3_stmt *st)
     return o;
 }
 
-/* Step st, handing each row (built by read) to cb, or to *one for a single-row lookup. Resets st. */
-static int rows_each(struct db *db, sqlite3_stmt *st, json_t *(*read)(sqlite3_stmt *), store_appointment_cb cb,
-                     void *ctx, json_t **one, const char *what, struct err *e)
-{
-    int rc, stop = 0, found = 0;
-    json_t *row;
-
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((row = read(st)) == NULL) {
-            db_stmt_done(st);
-            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-        }
-        found = 1;
-        if (one) {
-            *one = row;
-            stop = 1;
-            break;
-        }
-        stop = cb(row, ctx);
-        json_decref(row);
-    }
-    db_stmt_done(st);
-    if (!stop && rc != SQLITE_DONE)
-        return db_fail(db, what, e);
-    return found;
-}
-
 int store_appointment_get(struct db *db, const char *id, json_t **out, struct err *e)
 {
     static const char sql[] = "SELECT " APPT_COLS " FROM appointments a WHERE a.id = $1";
@@ -132,7 +105,7 @@ int store_appointment_get(struct db *db, const char *id, json_t **out, struct er
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, id);
-    return rows_each(db, st, appt_read, NULL, NULL, out, "get appointment", e);
+    return db_rows_json(db, st, appt_read, NULL, NULL, out, "get appointment", e);
 }
 
 int store_appointment_list_patient(struct db *db, const char *patient_id, const char *after, int64_t limit,
@@ -153,7 +126,7 @@ int store_appointment_list_patient(struct db *db, const char *patient_id, const 
     sqlite3_bind_int64(st, 2, limit);
     if (after)
         db_bind_text(st, 3, after);
-    return rows_each(db, st, appt_read, cb, ctx, NULL, "list appointments of a patient", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, appt_read, cb, ctx, NULL, "list appointments of a patient", e) < 0 ? -1 : 0;
 }
 
 int store_appointment_list_day(struct db *db, const char *site_id, const char *day, int64_t limit,
@@ -171,7 +144,7 @@ int store_appointment_list_day(struct db *db, const char *site_id, const char *d
     db_bind_text(st, 1, site_id);
     db_bind_text(st, 2, day);
     sqlite3_bind_int64(st, 3, limit);
-    return rows_each(db, st, appt_read_named, cb, ctx, NULL, "list the day's appointments", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, appt_read_named, cb, ctx, NULL, "list the day's appointments", e) < 0 ? -1 : 0;
 }
 
 int store_appointment_list_unattended(struct db *db, const char *before_day, store_appointment_cb cb, void *ctx,
@@ -187,5 +160,5 @@ int store_appointment_list_unattended(struct db *db, const char *before_day, sto
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, before_day);
-    return rows_each(db, st, appt_read, cb, ctx, NULL, "list unattended appointments", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, appt_read, cb, ctx, NULL, "list unattended appointments", e) < 0 ? -1 : 0;
 }

@@ -47,33 +47,6 @@ static json_t *chart_read(sqlite3_stmt *st)
                      (json_int_t)sqlite3_column_int64(st, 7));
 }
 
-/* Step st: each row (built by read) to cb, or the first to *one. Resets st. 1 found / 0 none / -1. */
-static int rows(struct db *db, sqlite3_stmt *st, json_t *(*read)(sqlite3_stmt *), store_json_cb cb, void *ctx,
-                json_t **one, const char *what, struct err *e)
-{
-    int rc, stop = 0, found = 0;
-    json_t *row;
-
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((row = read(st)) == NULL) {
-            db_stmt_done(st);
-            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-        }
-        found = 1;
-        if (one) {
-            *one = row;
-            stop = 1;
-            break;
-        }
-        stop = cb(row, ctx);
-        json_decref(row);
-    }
-    db_stmt_done(st);
-    if (!stop && rc != SQLITE_DONE)
-        return db_fail(db, what, e);
-    return found;
-}
-
 #define CHART_COLS "id, kind, patient_id, site_id, status, data, created_at, updated_at"
 
 int store_chart_get(struct db *db, const char *id, json_t **out, struct err *e)
@@ -85,7 +58,7 @@ int store_chart_get(struct db *db, const char *id, json_t **out, struct err *e)
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, id);
-    return rows(db, st, chart_read, NULL, NULL, out, "get chart item", e);
+    return db_rows_json(db, st, chart_read, NULL, NULL, out, "get chart item", e);
 }
 
 int store_chart_list(struct db *db, const char *patient_id, const char *kind, store_json_cb cb, void *ctx,
@@ -100,7 +73,7 @@ int store_chart_list(struct db *db, const char *patient_id, const char *kind, st
     db_bind_text(st, 1, patient_id);
     if (kind)
         db_bind_text(st, 2, kind);
-    return rows(db, st, chart_read, cb, ctx, NULL, "list chart items", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, chart_read, cb, ctx, NULL, "list chart items", e) < 0 ? -1 : 0;
 }
 
 static json_t *entry_row(sqlite3_stmt *st)
@@ -130,7 +103,7 @@ int store_entries_current(struct db *db, const char *patient_id, const char *for
     db_bind_text(st, 1, patient_id);
     db_bind_text(st, 2, form_id);
     sqlite3_bind_int64(st, 3, limit);
-    return rows(db, st, entry_row, cb, ctx, NULL, "current entries", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, entry_row, cb, ctx, NULL, "current entries", e) < 0 ? -1 : 0;
 }
 
 static json_t *appointment_row(sqlite3_stmt *st)
@@ -161,7 +134,7 @@ int store_next_appointment(struct db *db, const char *patient_id, const char *fr
         return -1;
     db_bind_text(st, 1, patient_id);
     db_bind_text(st, 2, from);
-    return rows(db, st, appointment_row, NULL, NULL, out, "next appointment", e);
+    return db_rows_json(db, st, appointment_row, NULL, NULL, out, "next appointment", e);
 }
 
 static json_t *timeline_row(sqlite3_stmt *st)
@@ -187,5 +160,5 @@ int store_timeline(struct db *db, const char *patient_id, const char *after_time
     db_bind_text(st, 2, after_time);
     db_bind_text(st, 3, after_id);
     sqlite3_bind_int64(st, 4, limit);
-    return rows(db, st, timeline_row, cb, ctx, NULL, "timeline", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, timeline_row, cb, ctx, NULL, "timeline", e) < 0 ? -1 : 0;
 }

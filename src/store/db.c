@@ -23,6 +23,32 @@ int db_bind_text(sqlite3_stmt *st, int i, const char *s)
     return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
+int db_rows_json(struct db *db, sqlite3_stmt *st, json_t *(*read)(sqlite3_stmt *st),
+                 int (*cb)(const json_t *row, void *ctx), void *ctx, json_t **one, const char *what, struct err *e)
+{
+    int rc = SQLITE_DONE, stop = 0, found = 0;
+    json_t *row;
+
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((row = read(st)) == NULL) {
+            db_stmt_done(st);
+            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+        }
+        found = 1;
+        if (one) {
+            *one = row;
+            stop = 1;
+            break;
+        }
+        stop = cb(row, ctx);
+        json_decref(row);
+    }
+    db_stmt_done(st);
+    if (!stop && rc != SQLITE_DONE)
+        return db_fail(db, what, e);
+    return found;
+}
+
 void db_column_copy(sqlite3_stmt *st, int i, char *out, size_t n)
 {
     const unsigned char *s = sqlite3_column_text(st, i);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "core/err.h"
@@ -36,6 +37,12 @@ int db_step_done(struct db *db, sqlite3_stmt *st, const char *what, struct err *
 /* Step a statement whose first column of its first row is a number, and reset it: *out gets it (0 when
  * there is no row or it is NULL). */
 int db_step_int64(struct db *db, sqlite3_stmt *st, int64_t *out, const char *what, struct err *e);
+
+/* Step st, building each row with read (NULL: out of memory) and handing it to cb (which returns non-zero to
+ * stop), or, when one is not NULL, keeping the first row in *one (a new reference) and stopping. Resets
+ * st. 1 when a row came, 0 when none, -1 with *e set on failure. */
+int db_rows_json(struct db *db, sqlite3_stmt *st, json_t *(*read)(sqlite3_stmt *st),
+                 int (*cb)(const json_t *row, void *ctx), void *ctx, json_t **one, const char *what, struct err *e);
 
 /* Bind helpers: NULL text binds SQL NULL. The text is not copied: it must stay valid and unchanged until
  * the statement is reset (db_stmt_done or sqlite3_reset). Return the SQLite code. */

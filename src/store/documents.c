@@ -60,33 +60,6 @@ static json_t *document_read(sqlite3_stmt *st)
     return o;
 }
 
-/* Step st, handing each row to cb, or to *one for a single-row lookup. Resets st. */
-static int document_rows(struct db *db, sqlite3_stmt *st, int (*cb)(const json_t *row, void *ctx), void *ctx,
-                         json_t **one, const char *what, struct err *e)
-{
-    int rc, stop = 0, found = 0;
-    json_t *row;
-
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((row = document_read(st)) == NULL) {
-            db_stmt_done(st);
-            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-        }
-        found = 1;
-        if (one) {
-            *one = row;
-            stop = 1;
-            break;
-        }
-        stop = cb(row, ctx);
-        json_decref(row);
-    }
-    db_stmt_done(st);
-    if (!stop && rc != SQLITE_DONE)
-        return db_fail(db, what, e);
-    return found;
-}
-
 int store_document_get(struct db *db, const char *id, json_t **out, struct err *e)
 {
     static const char sql[] = "SELECT " DOCUMENT_COLS " FROM documents WHERE id = $1";
@@ -96,7 +69,7 @@ int store_document_get(struct db *db, const char *id, json_t **out, struct err *
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, id);
-    return document_rows(db, st, NULL, NULL, out, "get document", e);
+    return db_rows_json(db, st, document_read, NULL, NULL, out, "get document", e);
 }
 
 int store_document_list(struct db *db, const char *patient_id, const char *after, int64_t limit,
@@ -114,5 +87,5 @@ int store_document_list(struct db *db, const char *patient_id, const char *after
     sqlite3_bind_int64(st, 2, limit);
     if (after)
         db_bind_text(st, 3, after);
-    return document_rows(db, st, cb, ctx, NULL, "list documents", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, document_read, cb, ctx, NULL, "list documents", e) < 0 ? -1 : 0;
 }
