@@ -1,16 +1,19 @@
 /* sync.c — `sanad sync`: one sync session over HTTP with one peer or with every peer that has a url,
  * printing what moved. (`sanad serve --sync-every` runs the same sessions in the background.) */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/names.h"
 #include "core/util.h"
 #include "http/client.h"
 #include "services/peers.h"
 #include "services/sync.h"
 #include "store/db.h"
+#include "store/sync.h"
 
 static const char usage[] = "sanad sync --data DIR [--peer NAME] [--max-bytes N] [--insecure]";
 
@@ -57,6 +60,16 @@ static int collect_peer(const struct peer_row *row, void *ctx)
     return 0;
 }
 
+/* The first patient a session stores needs ICU's transliterators, which take ~25 ms to compile: done on
+ * another thread while the session connects and waits for its first batch (names_init is thread-safe,
+ * and the store waits for it if it is not done). */
+static void *names_warm_up(void *arg)
+{
+    (void)arg;
+    names_init();
+    return NULL;
+}
+
 int cmd_sync_list_targets(struct db *db, struct peer_row **rows, size_t *n, struct err *e)
 {
     struct sync_targets t = { NULL, 0, 0 };
@@ -86,10 +99,11 @@ int cmd_sync(int argc, char **argv)
     struct peer_row *rows = NULL, one;
     struct sync_summary s;
     char line[320];
-    struct db *db;
+    struct db *db = NULL;
     struct err e;
     size_t i, n = 0;
-    int c, failed = 0;
+    int c, failed = 0, warming, rc;
+    pthread_t warm;
 
     err_clear(&e);
     optind = 1;
@@ -111,27 +125,31 @@ int cmd_sync(int argc, char **argv)
         return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
     if ((dir = cmd_data_dir(data)) == NULL)
         return 2;
-    if (db_open(dir, 0, &db, &e) < 0)
-        return cmd_fail(&e);
-    /* a first sync writes a whole hub's records: room for the index pages it touches */
-    if (db_set_cache_mb(db, 64, &e) < 0) {
-        db_close(db);
-        return cmd_fail(&e);
+    warming = pthread_create(&warm, NULL, names_warm_up, NULL) == 0;
+    rc = 1;
+    if (db_open(dir, 0, &db, &e) < 0) {
+        cmd_fail(&e);
+        goto done;
+    }
+    /* a WAL of up to 40 MB before a checkpoint, so that a small sync checkpoints once, on closing (the
+     * session sets the page cache it needs) */
+    if (store_sync_checkpoint_every(db, 10000, &e) < 0) {
+        cmd_fail(&e);
+        goto done;
     }
     if (only) {
         if (peers_get_by_name(db, only, &one, &e) < 0) {
-            db_close(db);
-            return cmd_fail(&e);
+            cmd_fail(&e);
+            goto done;
         }
         rows = &one;
         n = 1;
     } else if (cmd_sync_list_targets(db, &rows, &n, &e) < 0) {
-        db_close(db);
-        return cmd_fail(&e);
+        cmd_fail(&e);
+        goto done;
     } else if (n == 0) {
-        db_close(db);
         fprintf(stderr, "sanad: no peer to sync with: none has a url ('sanad peer add' enrols a hub)\n");
-        return 1;
+        goto done;
     }
     for (i = 0; i < n; i++) {
         err_clear(&e);
@@ -147,8 +165,12 @@ int cmd_sync(int argc, char **argv)
         cmd_sync_describe(&s, line, sizeof(line));
         printf("%s: %s\n", rows[i].name, line);
     }
+    rc = failed ? 1 : 0;
+done:
     if (rows != &one)
         free(rows);
     db_close(db);
-    return failed ? 1 : 0;
+    if (warming)
+        pthread_join(warm, NULL);
+    return rc;
 }

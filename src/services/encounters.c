@@ -769,8 +769,8 @@ done:
 
 int encounters_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
 {
-    /* the state given is whole; the row keeps the creation time it was first stored with */
-    return encounter_store(db, id, NULL, fields, at, e);
+    /* the state given is whole, stored as it is; the row keeps the creation time it was first stored with */
+    return store_encounter_put_fields(db, id, fields, at, at, e);
 }
 
 static const char *const encounter_fields[] = {

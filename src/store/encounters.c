@@ -16,6 +16,14 @@ static const char *const encounter_text[] = {
 
 int store_encounter_put(struct db *db, const json_t *enc, int64_t created_at, int64_t updated_at, struct err *e)
 {
+    const char *id = json_string_value(json_object_get(enc, "id"));
+
+    return store_encounter_put_fields(db, id ? id : "", enc, created_at, updated_at, e);
+}
+
+int store_encounter_put_fields(struct db *db, const char *id, const json_t *enc, int64_t created_at,
+                               int64_t updated_at, struct err *e)
+{
     static const char sql[] =
         "INSERT INTO encounters (" ENCOUNTER_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         " ON CONFLICT (id) DO UPDATE SET patient_id = excluded.patient_id, site_id = excluded.site_id,"
@@ -28,7 +36,8 @@ int store_encounter_put(struct db *db, const json_t *enc, int64_t created_at, in
 
     if (st == NULL)
         return -1;
-    for (i = 0; i < ENCOUNTER_NTEXT; i++) {
+    db_bind_text(st, 1, id);
+    for (i = 1; i < ENCOUNTER_NTEXT; i++) {
         s = json_string_value(json_object_get(enc, encounter_text[i]));
         if (s == NULL && i < 7)     /* NOT NULL columns */
             s = "";

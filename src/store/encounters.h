@@ -17,6 +17,10 @@
 /* Insert or replace an encounter from its record (id, patient_id, site_id, type, status, provider,
  * started_at, ended_at, notes, deleted). */
 int store_encounter_put(struct db *db, const json_t *enc, int64_t created_at, int64_t updated_at, struct err *e);
+/* The same with the id apart (an "id" member of enc is not read): what replication stores, with no copy of
+ * the record's state. */
+int store_encounter_put_fields(struct db *db, const char *id, const json_t *enc, int64_t created_at,
+                               int64_t updated_at, struct err *e);
 /* The encounter, with created_at/updated_at as integer ms. */
 int store_encounter_get(struct db *db, const char *id, json_t **out, struct err *e);
 

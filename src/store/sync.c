@@ -1,4 +1,5 @@
 /* sync.c — SQL for replication state: cursors, conflicts, quarantine, peer restrictions. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,4 +231,33 @@ int store_peers_status(struct db *db, store_peer_status_cb cb, void *ctx, struct
         }
     db_stmt_done(st);
     return rc == SQLITE_DONE ? 0 : db_fail(db, "read peers", e);
+}
+
+int store_sync_checkpoint_every(struct db *db, int pages, struct err *e)
+{
+    char sql[64];
+
+    snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%d", pages);
+    if (sqlite3_exec(db->conn, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(db, "set the checkpoint interval", e);
+    return 0;
+}
+
+int store_sync_cache_kib(struct db *db, int kib, int *was_kib, struct err *e)
+{
+    static const char get[] = "PRAGMA cache_size";
+    sqlite3_stmt *st;
+    char sql[64];
+    int64_t size;
+
+    if (was_kib) {
+        /* the pragma gives pages when positive, -KiB when negative */
+        if ((st = db_stmt(db, get, e)) == NULL || db_step_int64(db, st, &size, "read the cache size", e) < 0)
+            return -1;
+        *was_kib = size < 0 ? (int)-size : (int)(size * 4);
+    }
+    snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%d", kib);
+    if (sqlite3_exec(db->conn, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(db, "set the cache size", e);
+    return 0;
 }

@@ -809,6 +809,24 @@ static void op_visit_edit(struct world *w, int node)
     w->stats.visit_edits++;
 }
 
+/* Does a node hold a visit and its patient, as recording an entry in it needs? */
+static int visit_ready(struct world *w, int node, const char *visit)
+{
+    struct patient_brief p;
+    json_t *enc = NULL;
+    struct err e;
+    int held;
+
+    err_clear(&e);
+    held = store_encounter_get(w->nodes[node].db, visit, &enc, &e);
+    CHECK(held >= 0, "read encounter %s on node %d: %s", visit, node, e.message);
+    if (held)
+        held = store_patient_brief(w->nodes[node].db, json_string_value(json_object_get(enc, "patient_id")), &p, &e);
+    CHECK(held >= 0, "read the patient of encounter %s on node %d: %s", visit, node, e.message);
+    json_decref(enc);
+    return held > 0;
+}
+
 /* Record vitals in an encounter, or correct or withdraw an entry the node holds. */
 static void op_entry(struct world *w, int node)
 {
@@ -842,8 +860,11 @@ static void op_entry(struct world *w, int node)
     }
     out = entries_create(w->nodes[node].db, &w->nodes[node].who, visit, in, &fields, &e);
     json_decref(in);
-    /* a cancelled visit, or an entry already corrected or withdrawn here, refuses: that is the rule */
-    CHECK(out != NULL || e.kind == ERR_CONFLICT, "entry on node %d: %s (%s)", node, e.message, e.code);
+    /* a cancelled visit, or an entry already corrected or withdrawn here, refuses: that is the rule; and so
+     * does a visit, or its patient, that has not arrived here yet (one origin's changes delivered out of
+     * order can bring an entry before its visit, or a visit before its patient) */
+    CHECK(out != NULL || e.kind == ERR_CONFLICT || (e.kind == ERR_NOT_FOUND && !visit_ready(w, node, visit)),
+          "entry on node %d: %s (%s)", node, e.message, e.code);
     if (out) {
         id_list_add(&w->entries, &w->nentries, &w->capentries, json_string_value(json_object_get(out, "id")));
         TRACE("  node %d records %s%s\n", node, json_string_value(json_object_get(out, "id")), target ? " (correction)" : "");
@@ -1793,6 +1814,23 @@ static void test_batch_decoding_rejects(void **state)
         "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"A\"},{\"shelter\":[1,\"%1$s\"]}]",  /* no such field */
         "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
         "xxxxxxxxxxxxxxxxxxxxxxxx\":1},{}]",                                          /* field name > 80 */
+        /* fields and bases are read as strictly as jansson reads JSON */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"A\",\"camp\":\"B\"},{}]",       /* duplicate field */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"\\ud800\"},{}]",                 /* lone high surrogate */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"\\udc00x\"},{}]",               /* lone low surrogate */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"a\\u0000b\"},{}]",              /* NUL */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"a\\xb\"},{}]",                  /* unknown escape */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"a\tb\"},{}]",                    /* raw control */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"\xc3\x28\"},{}]",               /* bad UTF-8 */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"\xc0\xaf\"},{}]",               /* overlong */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"\xed\xa0\x80\"},{}]",          /* UTF-8 surrogate */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"A\"},{\"camp\":[99999999999999999999,\"%1$s\"]}]",
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"A\"},{\"camp\":[01,\"%1$s\"]}]",  /* leading 0 */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"A\"},{\"camp\":[1e999,\"%1$s\"]}]",  /* overflow */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"A\",},{}]",                      /* trailing comma */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":tru},{}]",                           /* bad literal */
+        "[\"%1$s\",2,\"patient\",\"%2$s\",5,{\"camp\":\"A\"} x,{}]",                     /* junk after */
+        "[\"%1$s\",2,\"p\\u0061tient\",\"%2$s\",5,{\"camp\":\"A\"},{}]",             /* escaped table */
     };
     struct world *w;
     struct node *nd;
@@ -1943,6 +1981,39 @@ static void test_batch_decoding_rejects(void **state)
     assert_int_equal(change_count(nd), before + 1);
     free(batch);
     free(good);
+    /* escapes, surrogate pairs, whitespace and numbers in the forms JSON allows are read as JSON means
+     * them (the fields' text goes into the log as the origin wrote it) */
+    {
+        char row2[ID_LEN];
+        json_t *p;
+
+        id_new(row2);
+        assert_true(asprintf(&text, "{\"format\":\"sanad-batch/1\",\"node\":\"%s\",\"has_more\":false,"
+                                    "\"cursor\":{},\"changes\":[ [ \"%s\" , 2 , \"patient\" , \"%s\" , %lld , "
+                                    "{ \"site_id\" : \"%s\" , \"given_name\" : \"Am\\u00e9l \\ud83d\\ude00 "
+                                    "\\\"q\\\"\\/\" , \"camp\" : \"B\\u0000\" } , { } ] ] }",
+                             origin, origin, row2, (long long)hlc + 10, nd->who.sites[0]) > 0);
+        expect_rejected_json(nd, text, ERR_INVALID, "invalid_batch");      /* (\u0000 is refused) */
+        free(text);
+        assert_true(asprintf(&text, "{\"format\":\"sanad-batch/1\",\"node\":\"%s\",\"has_more\":false,"
+                                    "\"cursor\":{},\"changes\":[ [ \"%s\" , 2 , \"patient\" , \"%s\" , %lld , "
+                                    "{ \"site_id\" : \"%s\" , \"given_name\" : \"Am\\u00e9l \\ud83d\\ude00 "
+                                    "\\\"q\\\"\\/\" , \"camp\" : \"B\" } , { } ] ] }",
+                             origin, origin, row2, (long long)hlc + 10, nd->who.sites[0]) > 0);
+        batch = batch_make(text, &len);
+        err_clear(&e);
+        if (sync_batch_apply(nd->db, batch, len, origin, &r, NULL, NULL, &e) != 0)
+            fail_msg("a batch with escapes was refused: %s (%s)", e.message, e.code);
+        assert_int_equal(r.applied, 1);
+        err_clear(&e);
+        p = patients_get(nd->db, &nd->who, row2, &e);
+        assert_non_null(p);
+        assert_string_equal(json_string_value(json_object_get(p, "given_name")),
+                            "Am\xc3\xa9l \xf0\x9f\x98\x80 \"q\"/");
+        json_decref(p);
+        free(batch);
+        free(text);
+    }
 
     /* a batch as sync_batch_build makes it, one byte corrupted at a time: every one refused, nothing applied
      * (without a checksum in the frame, some decode into other valid JSON and are applied) */
