@@ -36,10 +36,12 @@
 #include "core/id.h"
 #include "core/util.h"
 #include "services/changelog.h"
+#include "services/chart.h"
 #include "services/encounters.h"
 #include "services/patients.h"
 #include "services/sync.h"
 #include "store/changes.h"
+#include "store/chart.h"
 #include "store/encounters.h"
 #include "store/patients.h"
 #include "store/peers.h"
@@ -143,13 +145,15 @@ struct world {
     size_t nvisits, capvisits;
     char (*entries)[ID_LEN];    /* every form entry recorded */
     size_t nentries, capentries;
+    char (*items)[ID_LEN];      /* every chart item (problem) recorded */
+    size_t nitems, capitems;
     struct delivery *delivered; /* every batch handed to a node, for the idempotence check */
     size_t ndelivered, capdelivered;
     struct delivery old[OLD_BATCHES];
     int nold;
     struct {
         int creates, edits, concurrent, deletes, resolves, syncs, cut, shuffles, reorders, dup, late, rounds;
-        int visits, visit_edits, entries, corrections, withdrawals;
+        int visits, visit_edits, entries, corrections, withdrawals, problems, problem_edits;
         int64_t pulled_new, pulled_dup;   /* changes pulled in sessions: new to the puller, already held */
         int losers, exempt_equal, exempt_replaced, seen, conflicts, covered_equal, spurious, open_differs;
     } stats;
@@ -248,6 +252,7 @@ static void world_close(struct world *w)
     free(w->rows);
     free(w->visits);
     free(w->entries);
+    free(w->items);
     free(w);
 }
 
@@ -828,6 +833,68 @@ static int visit_ready(struct world *w, int node, const char *visit)
 }
 
 /* Record vitals in an encounter, or correct or withdraw an entry the node holds. */
+/* A chart item as its changes name its fields: the kind's fields beside kind, patient, site and status. */
+static int chart_item_flat(struct db *db, const char *id, json_t **out, struct err *e)
+{
+    int found = store_chart_get(db, id, out, e);
+
+    if (found > 0) {
+        json_object_update(*out, json_object_get(*out, "data"));
+        json_object_del(*out, "data");
+    }
+    return found;
+}
+
+static const char *const problem_statuses[] = { "active", "resolved", "inactive" };
+static const char *const problem_notes[] = { "on treatment", "seen by the hub doctor", "needs review", "stable" };
+
+/* Record a problem for a patient the node holds, or change one's status or notes, sometimes on two nodes
+ * at once (chart items merge field by field). */
+static void op_problem(struct world *w, int node)
+{
+    const char *id = rng_chance(&w->rng, 50) ? pick_held(w, node, w->items, w->nitems, chart_item_flat) : NULL;
+    const char *patient;
+    int k, writers = rng_chance(&w->rng, 30) ? 2 : 1, done = 0;
+    json_t *in, *out, *row = NULL;
+    struct err e;
+
+    if (id == NULL) {
+        if ((patient = pick_row(w, node)) == NULL)
+            return;
+        in = json_pack("{s:s}", "title", PICK(&w->rng, problem_notes));
+        err_clear(&e);
+        out = chart_create(w->nodes[node].db, &w->nodes[node].who, "problem", patient, in, &e);
+        json_decref(in);
+        CHECK(out != NULL, "record a problem on node %d: %s (%s)", node, e.message, e.code);
+        id_list_add(&w->items, &w->nitems, &w->capitems, json_string_value(json_object_get(out, "id")));
+        TRACE("  node %d records problem %s\n", node, json_string_value(json_object_get(out, "id")));
+        json_decref(out);
+        w->stats.problems++;
+        return;
+    }
+    for (k = 0; k < w->n && done < writers; k++) {
+        int other = (node + k) % w->n;
+
+        err_clear(&e);
+        if (chart_item_flat(w->nodes[other].db, id, &row, &e) != 1)
+            continue;
+        json_decref(row);
+        row = NULL;
+        in = rng_chance(&w->rng, 50) ? json_pack("{s:s}", "status", PICK(&w->rng, problem_statuses))
+                                     : json_pack("{s:s}", "notes", PICK(&w->rng, problem_notes));
+        err_clear(&e);
+        out = chart_update(w->nodes[other].db, &w->nodes[other].who, "problem", id, in, &e);
+        /* the patient may be deleted (tombstone) on that node: then the item is out of reach, as it should */
+        CHECK(out != NULL || e.kind == ERR_NOT_FOUND, "change problem %s on node %d: %s (%s)", id, other, e.message,
+              e.code);
+        TRACE("  node %d changes problem %s\n", other, id);
+        json_decref(in);
+        json_decref(out);
+        done++;
+    }
+    w->stats.problem_edits++;
+}
+
 static void op_entry(struct world *w, int node)
 {
     int kind = rng_int(&w->rng, 10);
@@ -1029,13 +1096,16 @@ static char *node_dump(struct node *nd)
     }
     sqlite3_finalize(ids);
     sqlite3_finalize(terms);
-    ids = query(nd, "SELECT 'encounter', id FROM encounters UNION ALL SELECT 'entry', id FROM entries ORDER BY 1, 2");
+    ids = query(nd, "SELECT 'encounter', id FROM encounters UNION ALL SELECT 'entry', id FROM entries"
+                    " UNION ALL SELECT 'chart', id FROM chart_items ORDER BY 1, 2");
     while (sqlite3_step(ids) == SQLITE_ROW) {
         const char *id = col_text(ids, 1);
 
         err_clear(&e);
         if (strcmp(col_text(ids, 0), "encounter") == 0)
             assert_int_equal(store_encounter_get(nd->db, id, &p, &e), 1);
+        else if (strcmp(col_text(ids, 0), "chart") == 0)
+            assert_int_equal(store_chart_get(nd->db, id, &p, &e), 1);
         else
             assert_int_equal(store_entry_get(nd->db, id, &p, &e), 1);
         json_object_del(p, "created_at");
@@ -1161,6 +1231,7 @@ struct checked_table {
 
 static const struct checked_table checked_tables[] = {
     { PATIENT_TABLE, "site_id", store_patient_get },
+    { CHART_TABLE, "patient_id", chart_item_flat },
     { ENCOUNTER_TABLE, "patient_id", store_encounter_get },
     { ENTRY_TABLE, "encounter_id", store_entry_get },
 };
@@ -1525,8 +1596,10 @@ static void run_schedule(uint64_t seed, int verbose)
             op_edit(w, rng_int(&w->rng, w->n));
         } else if (kind < 32) {
             op_visit(w, rng_int(&w->rng, w->n));
-        } else if (kind < 38) {
+        } else if (kind < 36) {
             op_visit_edit(w, rng_int(&w->rng, w->n));
+        } else if (kind < 40) {
+            op_problem(w, rng_int(&w->rng, w->n));
         } else if (kind < 47) {
             op_entry(w, rng_int(&w->rng, w->n));
         } else if (kind < 57) {
@@ -1554,8 +1627,9 @@ static void run_schedule(uint64_t seed, int verbose)
                topology_names[w->topology], w->stats.creates, w->stats.edits, w->stats.concurrent, w->stats.deletes,
                w->stats.resolves, w->stats.syncs, w->stats.cut, w->stats.shuffles, w->stats.reorders, w->stats.dup,
                w->stats.late, w->stats.rounds);
-        printf("%d visits %d visit edits %d entries %d corrections %d withdrawals; ", w->stats.visits,
-               w->stats.visit_edits, w->stats.entries, w->stats.corrections, w->stats.withdrawals);
+        printf("%d visits %d visit edits %d entries %d corrections %d withdrawals %d problems %d problem edits; ",
+               w->stats.visits, w->stats.visit_edits, w->stats.entries, w->stats.corrections, w->stats.withdrawals,
+               w->stats.problems, w->stats.problem_edits);
         printf("losers %d: seen %d, equal %d, value replaced %d, in conflicts %d (%d node checks by an equal value); "
                "spurious %d; open sets differ on %d nodes; pulled %lld new, %lld already held\n", w->stats.losers,
                w->stats.seen, w->stats.exempt_equal, w->stats.exempt_replaced, w->stats.conflicts,
