@@ -80,7 +80,9 @@ int cmd_demo(int argc, char **argv)
         return 2;
     if (db_open(dir, 0, &db, &e) < 0)
         return cmd_fail(&e);
-    if (db_set_cache_mb(db, 256, &e) < 0)
+    /* the search index of a large node does not fit the default cache, and each batch of new patients
+     * writes all over it (docs/registry.md, "Registration at scale") */
+    if (db_set_cache_mb(db, 512, &e) < 0)
         goto done;
     caller_local(&local, "demo");
     if (caller_local_sites(db, &local, site, &e) < 0 || local.nsites == 0) {

@@ -775,13 +775,28 @@ static void abd_normalise(const char *w, char *out)
     tok_join(out, "abdal", r);
 }
 
+/* Whether w (lw letters) ends with one of the suffixes, leaving at least 3 letters: *base gets its length. */
+static int ends_with_any(const char *w, size_t lw, const char *const *suffixes, size_t *base)
+{
+    size_t ls;
+
+    for (; *suffixes; suffixes++) {
+        ls = strlen(*suffixes);
+        if (lw >= ls + 3 && memcmp(w + lw - ls, *suffixes, ls) == 0) {
+            *base = lw - ls;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* One word with no neighbour to merge with: normalise glued particles. */
 static void word_normalise(const char *w, char *out)
 {
     size_t lw = strlen(w), base;
-    int i;
+    char last = lw ? w[lw - 1] : 0;
 
-    if (str_in(w, muhammad_abbrevs)) {
+    if (w[0] == 'm' && str_in(w, muhammad_abbrevs)) {
         tok_join(out, "muhammad", "");
         return;
     }
@@ -797,16 +812,15 @@ static void word_normalise(const char *w, char *out)
         tok_join(out, "abu", r);
         return;
     }
-    for (i = 0; din_suffixes[i]; i++)
-        if (ends_with(w, din_suffixes[i], &base) && base >= 3) {
-            tok_set(out, w, base, "aldin");
-            return;
-        }
-    for (i = 0; allah_suffixes[i]; i++)
-        if (ends_with(w, allah_suffixes[i], &base) && base >= 3) {
-            tok_set(out, w, base, "allah");
-            return;
-        }
+    /* the suffixes end in n or e (din), h, a or i (allah): most words need no list */
+    if ((last == 'n' || last == 'e') && ends_with_any(w, lw, din_suffixes, &base)) {
+        tok_set(out, w, base, "aldin");
+        return;
+    }
+    if ((last == 'h' || last == 'a' || last == 'i') && ends_with_any(w, lw, allah_suffixes, &base)) {
+        tok_set(out, w, base, "allah");
+        return;
+    }
     tok_join(out, w, "");
 }
 
@@ -818,9 +832,40 @@ static void tok_append(struct names_tokens *t, const char *suffix)
     tok_set(last, last, strlen(last), suffix);
 }
 
+/* What particle lists a word is in (bits below), computed once per word of a name. */
+#define W_CONNECTOR 1u
+#define W_ABD 2u
+#define W_ABU 4u
+#define W_ARTICLE 8u
+#define W_SUN 16u
+#define W_DIN 32u
+#define W_ALLAH 64u
+
+static unsigned word_class(const char *w)
+{
+    unsigned c = 0;
+
+    /* every particle starts with one of these letters: the lists are read for those words only */
+    switch (w[0]) {
+    case 'a': case 'b': case 'c': case 'd': case 'e': case 'i': case 'o': case 'u': case 'w':
+        break;
+    default:
+        return 0;
+    }
+    c |= str_in(w, connectors) ? W_CONNECTOR : 0;
+    c |= str_in(w, abd_words) ? W_ABD : 0;
+    c |= str_in(w, abu_words) ? W_ABU : 0;
+    c |= str_in(w, articles) ? W_ARTICLE : 0;
+    c |= str_in(w, sun_articles) ? W_SUN : 0;
+    c |= str_in(w, din_words) ? W_DIN : 0;
+    c |= str_in(w, allah_words) ? W_ALLAH : 0;
+    return c;
+}
+
 int names_tokens(const char *folded, struct names_tokens *out)
 {
     char words[2 * NAMES_TOKENS_MAX][NAMES_TOKEN_MAX];
+    unsigned cls[2 * NAMES_TOKENS_MAX];
     int nw = 0, i, j;
     const char *p = folded ? folded : "";
 
@@ -837,18 +882,19 @@ int names_tokens(const char *folded, struct names_tokens *out)
             p++;
         }
         words[nw][l] = '\0';
+        cls[nw] = word_class(words[nw]);
         nw++;
     }
     for (i = 0; i < nw && out->n < NAMES_TOKENS_MAX; i++) {
         const char *w = words[i];
         int last = (i == nw - 1);
 
-        if (str_in(w, connectors) && i > 0 && !last)
+        if ((cls[i] & W_CONNECTOR) && i > 0 && !last)
             continue;
-        if (str_in(w, abd_words) && !last) {
+        if ((cls[i] & W_ABD) && !last) {
             char joined[NAMES_TOKEN_MAX];
             j = i + 1;
-            if ((str_in(words[j], articles) || str_in(words[j], sun_articles)) && j + 1 < nw)
+            if ((cls[j] & (W_ARTICLE | W_SUN)) && j + 1 < nw)
                 j++;
             tok_join(joined, strcmp(w, "cabd") == 0 ? "abd" : w, j > i + 1 ? words[i + 1] : "");
             tok_set(joined, joined, strlen(joined), words[j]);
@@ -856,25 +902,25 @@ int names_tokens(const char *folded, struct names_tokens *out)
             i = j;
             continue;
         }
-        if (str_in(w, abu_words) && !last) {
+        if ((cls[i] & W_ABU) && !last) {
             j = i + 1;
-            if (str_in(words[j], articles) && j + 1 < nw)
+            if ((cls[j] & W_ARTICLE) && j + 1 < nw)
                 j++;
             tok_join(out->tok[out->n++], "abu", words[j]);
             i = j;
             continue;
         }
-        if (out->n > 0 && str_in(w, din_words)) {
+        if (out->n > 0 && (cls[i] & W_DIN)) {
             tok_append(out, "aldin");
             continue;
         }
-        if (out->n > 0 && str_in(w, allah_words)) {
+        if (out->n > 0 && (cls[i] & W_ALLAH)) {
             tok_append(out, "allah");
             continue;
         }
-        if (!last && (str_in(w, articles) ||
-                      (str_in(w, sun_articles) && strncmp(words[i + 1], w + 1, strlen(w) - 1) == 0))) {
-            if (out->n > 0 && str_in(words[i + 1], din_words)) {
+        if (!last && ((cls[i] & W_ARTICLE) ||
+                      ((cls[i] & W_SUN) && strncmp(words[i + 1], w + 1, strlen(w) - 1) == 0))) {
+            if (out->n > 0 && (cls[i + 1] & W_DIN)) {
                 tok_append(out, "aldin");
                 i++;
             }
@@ -932,11 +978,11 @@ static int canon_token_uncached(const char *t, char *out, size_t outlen)
 
     /* Digraphs and letter groups, longest first. */
     while (*p && n < sizeof(a) - 1) {
-        static const struct { const char *from; char to; } groups[] = {
-            { "shch", 'S' }, { "dsch", 'j' }, { "sch", 'S' }, { "tch", 'C' }, { "dzh", 'j' }, { "sh", 'S' },
-            { "ch", 'C' }, { "kh", 'X' }, { "gh", 'G' }, { "th", 'T' }, { "dh", 'D' }, { "zh", 'Z' },
-            { "ph", 'f' }, { "dj", 'j' }, { "ck", 'k' }, { "ks", 'x' }, { "ou", 'u' }, { "oo", 'u' },
-            { "ee", 'i' },
+        static const struct { const char *from; unsigned char len; char to; } groups[] = {
+            { "shch", 4, 'S' }, { "dsch", 4, 'j' }, { "sch", 3, 'S' }, { "tch", 3, 'C' }, { "dzh", 3, 'j' },
+            { "sh", 2, 'S' }, { "ch", 2, 'C' }, { "kh", 2, 'X' }, { "gh", 2, 'G' }, { "th", 2, 'T' },
+            { "dh", 2, 'D' }, { "zh", 2, 'Z' }, { "ph", 2, 'f' }, { "dj", 2, 'j' }, { "ck", 2, 'k' },
+            { "ks", 2, 'x' }, { "ou", 2, 'u' }, { "oo", 2, 'u' }, { "ee", 2, 'i' },
         };
         size_t g;
         int matched = 0;
@@ -947,8 +993,8 @@ static int canon_token_uncached(const char *t, char *out, size_t outlen)
             continue;
         }
         for (g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
-            size_t gl = strlen(groups[g].from);
-            if (strncmp(p, groups[g].from, gl) == 0) {
+            size_t gl = groups[g].len;
+            if (p[0] == groups[g].from[0] && strncmp(p, groups[g].from, gl) == 0) {
                 a[n++] = groups[g].to;
                 p += gl;
                 matched = 1;
@@ -1099,12 +1145,93 @@ static int keys_add(char *out, size_t outlen, size_t *len, const char *k)
     return 1;
 }
 
+/* Append the keys of one token to out: its three readings and, for a glued article ("alhassan",
+ * "elsayed"), those of the name without it. */
+static int token_keys_add(const char *token, char *out, size_t outlen, size_t *len)
+{
+    char canon[NAMES_TOKEN_MAX * 2], key[NAMES_KEY_MAX];
+    const char *tok = token;
+    int pass, v, count = 0;
+
+    for (pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            if (!has_glued_article(tok))
+                break;
+            tok += 2;
+        }
+        canon_token(tok, canon, sizeof(canon));
+        for (v = 0; v < 3; v++) {
+            key_from_canon(canon, v, key, sizeof(key));
+            count += keys_add(out, outlen, len, key);
+        }
+    }
+    return count;
+}
+
+/* Keys of single tokens, per thread: ranking checks the words of hundreds of candidates per search, and
+ * the same few thousand name words come again and again. Direct-mapped; longer lists are not kept. */
+#define TOKEN_KEYS_CACHE_SIZE 1024
+struct token_keys_entry {
+    char tok[NAMES_TOKEN_MAX];
+    char keys[160];
+};
+static _Thread_local struct token_keys_entry token_keys_cache[TOKEN_KEYS_CACHE_SIZE];
+
+int names_token_keys(const char *token, char *out, size_t outlen)
+{
+    struct token_keys_entry *slot;
+    size_t len = 0, n;
+    int count;
+
+    if (!token || !out || outlen < NAMES_KEYS_MAX)
+        return -1;
+    out[0] = '\0';
+    n = strlen(token);
+    if (n == 0 || n >= NAMES_TOKEN_MAX)
+        return token_keys_add(token, out, outlen, &len);
+    slot = &token_keys_cache[hash_bytes(token, n) % TOKEN_KEYS_CACHE_SIZE];
+    if (slot->tok[0] && strcmp(slot->tok, token) == 0) {
+        const char *p;
+
+        memcpy(out, slot->keys, strlen(slot->keys) + 1);
+        for (count = out[0] != '\0', p = out; (p = strchr(p, ' ')) != NULL; p++)
+            count++;
+        return count;
+    }
+    count = token_keys_add(token, out, outlen, &len);
+    if (len < sizeof(slot->keys)) {
+        memcpy(slot->tok, token, n + 1);
+        memcpy(slot->keys, out, len + 1);
+    }
+    return count;
+}
+
+int names_keys_of_tokens(const struct names_tokens *t, char *out, size_t outlen)
+{
+    char canon[NAMES_TOKEN_MAX * 2], key[NAMES_KEY_MAX], glued[NAMES_TOKEN_MAX];
+    size_t len = 0;
+    int i, count = 0;
+
+    if (!t || !out || outlen < NAMES_KEYS_MAX)
+        return -1;
+    out[0] = '\0';
+    for (i = 0; i < t->n; i++) {
+        count += token_keys_add(t->tok[i], out, outlen, &len);
+        /* Two neighbours glued, for names written joined or split: "Mohammad Reza" = "Mohammadreza". */
+        if (i + 1 < t->n) {
+            tok_join(glued, t->tok[i], t->tok[i + 1]);
+            canon_token(glued, canon, sizeof(canon));
+            key_from_canon(canon, 0, key, sizeof(key));
+            count += keys_add(out, outlen, &len, key);
+        }
+    }
+    return count;
+}
+
 int names_keys(const char *utf8, char *out, size_t outlen)
 {
-    char folded[NAMES_FOLD_MAX], canon[NAMES_TOKEN_MAX * 2], key[NAMES_KEY_MAX];
+    char folded[NAMES_FOLD_MAX];
     struct names_tokens t;
-    size_t len = 0;
-    int i, v, count = 0;
 
     if (!out || outlen < NAMES_KEYS_MAX)
         return -1;
@@ -1112,32 +1239,7 @@ int names_keys(const char *utf8, char *out, size_t outlen)
     if (names_fold(utf8, folded, sizeof(folded)) < 0)
         return -1;
     names_tokens(folded, &t);
-    for (i = 0; i < t.n; i++) {
-        const char *tok = t.tok[i];
-        int pass;
-        /* A glued article ("alhassan", "elsayed") also indexes the name without it. */
-        for (pass = 0; pass < 2; pass++) {
-            if (pass == 1) {
-                if (!has_glued_article(tok))
-                    break;
-                tok += 2;
-            }
-            canon_token(tok, canon, sizeof(canon));
-            for (v = 0; v < 3; v++) {
-                key_from_canon(canon, v, key, sizeof(key));
-                count += keys_add(out, outlen, &len, key);
-            }
-        }
-        /* Two neighbours glued, for names written joined or split: "Mohammad Reza" = "Mohammadreza". */
-        if (i + 1 < t.n) {
-            char glued[NAMES_TOKEN_MAX];
-            tok_join(glued, t.tok[i], t.tok[i + 1]);
-            canon_token(glued, canon, sizeof(canon));
-            key_from_canon(canon, 0, key, sizeof(key));
-            count += keys_add(out, outlen, &len, key);
-        }
-    }
-    return count;
+    return names_keys_of_tokens(&t, out, outlen);
 }
 
 /* ---------------------------------------------------------------------------------------------------------
@@ -1478,26 +1580,25 @@ static void tokens_glue(const struct names_tokens *t, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-double names_similarity(const char *a, const char *b)
+double names_similarity_tokens(const struct names_tokens *ta, const struct names_tokens *tb)
 {
-    struct names_tokens ta, tb;
     double m[NAMES_TOKENS_MAX][NAMES_TOKENS_MAX], s, s2, glued;
     int unmatched;
 
-    if (name_tokens_make(a, &ta) <= 0 || name_tokens_make(b, &tb) <= 0)
+    if (!ta || !tb || ta->n <= 0 || tb->n <= 0)
         return 0.0;
-    tokens_matrix(&ta, &tb, 0, m);
+    tokens_matrix(ta, tb, 0, m);
     /* Greedy pairing may break a tie differently from each side; taking the better keeps a ~ b = b ~ a. */
-    s = tokens_pair(m, &ta, &tb, 0, 0, &unmatched);
-    s2 = tokens_pair(m, &ta, &tb, 1, 0, &unmatched);
+    s = tokens_pair(m, ta, tb, 0, 0, &unmatched);
+    s2 = tokens_pair(m, ta, tb, 1, 0, &unmatched);
     if (s2 > s)
         s = s2;
     /* A missing middle or family name lowers the score without ruling the pair out. */
     s *= 1.0 - 0.1 * (unmatched > 2 ? 2 : unmatched);
-    if (ta.n != tb.n) {
+    if (ta->n != tb->n) {
         char ga[CANON_MAX * 2], gb[CANON_MAX * 2], ca[CANON_MAX * 2], cb[CANON_MAX * 2];
-        tokens_glue(&ta, ga, sizeof(ga));
-        tokens_glue(&tb, gb, sizeof(gb));
+        tokens_glue(ta, ga, sizeof(ga));
+        tokens_glue(tb, gb, sizeof(gb));
         canon_token(ga, ca, sizeof(ca));
         canon_token(gb, cb, sizeof(cb));
         glued = canon_similarity(ca, cb);
@@ -1507,14 +1608,54 @@ double names_similarity(const char *a, const char *b)
     return s;
 }
 
-double names_search_score(const char *query, const char *candidate)
+double names_similarity(const char *a, const char *b)
 {
-    struct names_tokens tq, tc;
+    struct names_tokens ta, tb;
+
+    if (name_tokens_make(a, &ta) <= 0 || name_tokens_make(b, &tb) <= 0)
+        return 0.0;
+    return names_similarity_tokens(&ta, &tb);
+}
+
+double names_partial_similarity_tokens(const struct names_tokens *tp, const struct names_tokens *tw)
+{
+    double m[NAMES_TOKENS_MAX][NAMES_TOKENS_MAX], s;
+    int unmatched, extra;
+
+    if (!tp || !tw || tp->n < 2 || tw->n < tp->n)
+        return 0.0;
+    tokens_matrix(tp, tw, 0, m);
+    s = tokens_pair(m, tp, tw, 0, 1, &unmatched);
+    /* a name with the same words and more is a little less alike than the same name */
+    extra = tw->n - tp->n;
+    return s * (extra == 0 ? 1.0 : extra == 1 ? 0.99 : 0.98);
+}
+
+double names_partial_similarity(const char *part, const char *whole)
+{
+    struct names_tokens tp, tw;
+
+    if (name_tokens_make(part, &tp) < 2 || name_tokens_make(whole, &tw) < tp.n)
+        return 0.0;
+    return names_partial_similarity_tokens(&tp, &tw);
+}
+
+double names_search_score_tokens(const struct names_tokens *tq, const struct names_tokens *tc)
+{
     double m[NAMES_TOKENS_MAX][NAMES_TOKENS_MAX];
     int unmatched;
 
+    if (!tq || !tc || tq->n <= 0 || tc->n <= 0)
+        return 0.0;
+    tokens_matrix(tq, tc, 1, m);
+    return tokens_pair(m, tq, tc, 0, 1, &unmatched);
+}
+
+double names_search_score(const char *query, const char *candidate)
+{
+    struct names_tokens tq, tc;
+
     if (name_tokens_make(query, &tq) <= 0 || name_tokens_make(candidate, &tc) <= 0)
         return 0.0;
-    tokens_matrix(&tq, &tc, 1, m);
-    return tokens_pair(m, &tq, &tc, 0, 1, &unmatched);
+    return names_search_score_tokens(&tq, &tc);
 }

@@ -85,14 +85,33 @@ int names_phonetic_key(const char *token, char *out, size_t outlen);
  * outlen < NAMES_KEYS_MAX. */
 int names_keys(const char *utf8, char *out, size_t outlen);
 
+/* names_keys() of a name already split by names_tokens(), without folding and splitting it again. */
+int names_keys_of_tokens(const struct names_tokens *t, char *out, size_t outlen);
+
+/* The keys of one token alone (its readings, and without a glued article), without the keys of glued
+ * neighbours: what a duplicate check compares word by word. Same return and outlen rule as names_keys. */
+int names_token_keys(const char *token, char *out, size_t outlen);
+
 /* Similarity in [0, 1] of two names in any script (raw or folded), insensitive to the order of the words:
  * 1 means the same spelling after folding. Used for duplicate detection: a name with extra words scores
  * somewhat lower than the same name without them. Returns 0 when either name is invalid or empty. */
 double names_similarity(const char *a, const char *b);
 
+/* Similarity of a name of at least two words (part) to a name that has all of them and maybe more
+ * (whole), in [0, 1]: like names_similarity, but words of whole that part lacks (a father's name left
+ * out) cost only 1 % each (2 % for two or more) instead of 10 %. 0 when part has fewer than two words or
+ * whole fewer words than part. For duplicate checks: "Hanan Hamdan" and "Hanan Sameer Hamdan". */
+double names_partial_similarity(const char *part, const char *whole);
+
+/* names_similarity and names_partial_similarity of names already split by names_tokens(). */
+double names_similarity_tokens(const struct names_tokens *a, const struct names_tokens *b);
+double names_partial_similarity_tokens(const struct names_tokens *part, const struct names_tokens *whole);
+
 /* How well a search query (any script, maybe half-typed: "moham ali") matches a candidate name, in [0, 1].
  * Every query word must find its own candidate word, as a whole word or as a prefix; candidate words the
  * query does not mention cost nothing. Returns 0 when either is invalid or empty. */
 double names_search_score(const char *query, const char *candidate);
+/* The same for names already split by names_tokens() (a caller scoring many candidates splits each once). */
+double names_search_score_tokens(const struct names_tokens *query, const struct names_tokens *candidate);
 
 #endif

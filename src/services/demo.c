@@ -2,7 +2,9 @@
  * people actually arrive with (Arabic, Dari/Pashto, Somali, Tigrinya, Ukrainian, Rohingya), birth dates of
  * mixed precision, identifiers and phones. Deterministic for a given seed. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
@@ -103,6 +105,10 @@ static const struct group groups[] = {
 
 static const char *const camps[] = { "Zaatari", "Azraq", "Kutupalong", "Dadaab", "Kakuma", "Moria", "Bekaa 7",
                                      "Shatila", "Al-Hol", "Mahama" };
+
+/* Patients per transaction: a larger batch writes each page of the search index once for more patients
+ * (its terms are inserted sorted at the end of the batch), at the cost of memory for the batch's terms. */
+#define DEMO_BATCH 50000
 
 /* xorshift64*: reproducible, fast; not for anything secret */
 static uint64_t rng_state;
@@ -212,26 +218,192 @@ static json_t *demo_patient(const char *site)
     return p;
 }
 
+/* The patients prepared by the generator thread (made up, validated, names folded, search terms and
+ * row text derived: patients_import_prepare), handed to the writer in the order they were made, a chunk
+ * at a time. The writer hands stored chunks back, and the generator frees them: memory is freed by the
+ * thread that allocated it, which keeps malloc's per-thread arenas apart. */
+#define DEMO_CHUNK 64
+#define DEMO_CHUNKS 64
+struct demo_chunk {
+    struct patient_prepared *item[DEMO_CHUNK];
+    int n;
+    int failed;                 /* out of memory after the n items */
+};
+struct demo_ring {
+    struct demo_chunk *v[2 * DEMO_CHUNKS];     /* full holds at most DEMO_CHUNKS, done one more */
+    size_t head, count;
+};
+struct demo_queue {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct demo_ring full, done;
+    int stop;                   /* the writer gave up: the generator ends */
+    int ended;                  /* the generator ended: no more chunks will come */
+    int64_t total;
+    const struct caller *who;
+    const json_t *configs;
+    const char *site;
+};
+
+static void ring_put(struct demo_ring *r, struct demo_chunk *c)
+{
+    r->v[(r->head + r->count) % (2 * DEMO_CHUNKS)] = c;
+    r->count++;
+}
+
+static struct demo_chunk *ring_take(struct demo_ring *r)
+{
+    struct demo_chunk *c = r->v[r->head];
+
+    r->head = (r->head + 1) % (2 * DEMO_CHUNKS);
+    r->count--;
+    return c;
+}
+
+static void chunk_free(struct demo_chunk *c)
+{
+    int i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < c->n; i++)
+        patients_prepared_free(c->item[i]);
+    free(c);
+}
+
+static void *demo_generate(void *arg)
+{
+    struct demo_queue *q = arg;
+    struct demo_chunk *c = NULL, *old[2 * DEMO_CHUNKS];
+    int64_t made = 0;
+    size_t nold;
+    json_t *row;
+    int failed = 0;
+
+    while (made < q->total && !failed) {
+        if ((c = calloc(1, sizeof(*c))) == NULL)
+            break;
+        while (c->n < DEMO_CHUNK && made < q->total) {
+            row = demo_patient(q->site);
+            c->item[c->n] = row ? patients_import_prepare(q->who, q->configs, row, made + 1) : NULL;
+            json_decref(row);
+            if (c->item[c->n] == NULL) {
+                c->failed = 1;
+                break;
+            }
+            c->n++;
+            made++;
+        }
+        failed = c->failed;
+        pthread_mutex_lock(&q->lock);
+        while (q->full.count >= DEMO_CHUNKS && !q->stop)
+            pthread_cond_wait(&q->changed, &q->lock);
+        if (q->stop) {
+            pthread_mutex_unlock(&q->lock);
+            chunk_free(c);
+            c = NULL;
+            break;
+        }
+        ring_put(&q->full, c);
+        pthread_cond_broadcast(&q->changed);
+        nold = 0;
+        while (q->done.count > 0)
+            old[nold++] = ring_take(&q->done);
+        pthread_mutex_unlock(&q->lock);
+        while (nold > 0)
+            chunk_free(old[--nold]);
+    }
+    pthread_mutex_lock(&q->lock);
+    q->ended = 1;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* The next chunk of prepared patients (NULL: the generator ran out of memory); the previous one (stored)
+ * goes back to the generator. */
+static struct demo_chunk *demo_next(struct demo_queue *q, struct demo_chunk *stored)
+{
+    struct demo_chunk *c;
+
+    pthread_mutex_lock(&q->lock);
+    if (stored)
+        ring_put(&q->done, stored);
+    pthread_cond_broadcast(&q->changed);
+    while (q->full.count == 0 && !q->ended)
+        pthread_cond_wait(&q->changed, &q->lock);
+    c = q->full.count ? ring_take(&q->full) : NULL;
+    pthread_mutex_unlock(&q->lock);
+    return c;
+}
+
+/* Stop the generator and free what it prepared. */
+static void demo_stop(struct demo_queue *q, pthread_t thread, struct demo_chunk *current)
+{
+    pthread_mutex_lock(&q->lock);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->lock);
+    pthread_join(thread, NULL);
+    chunk_free(current);
+    while (q->full.count > 0)
+        chunk_free(ring_take(&q->full));
+    while (q->done.count > 0)
+        chunk_free(ring_take(&q->done));
+}
+
 int demo_add_patients(struct db *db, const struct caller *who, const char *site, int64_t count, uint64_t seed,
                       demo_progress_cb progress, struct err *e)
 {
+    struct demo_queue *q = calloc(1, sizeof(*q));
+    struct patient_import imp;
+    struct demo_chunk *chunk = NULL;
     int64_t done = 0, batch, i;
-    json_t *rows, *report;
+    json_t *report, *configs = NULL;
+    pthread_t thread;
+    int ok, rc = -1, started = 0, at = 0;
 
+    if (q == NULL)
+        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
     rng_state = seed * 0x9E3779B97F4A7C15ULL | 1;
     demo_serial = 0;
     demo_offset = rng_next() % 10000000000000ULL;
+    /* one thread makes and prepares the patients, this one stores them: SQLite stays on this thread */
+    if ((configs = patients_import_configs(db, who, e)) == NULL)
+        goto out;
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->changed, NULL);
+    q->total = count;
+    q->who = who;
+    q->configs = configs;
+    q->site = site;
+    if (pthread_create(&thread, NULL, demo_generate, q) != 0) {
+        err_set(e, ERR_INTERNAL, "no_thread", "cannot start a thread");
+        goto out;
+    }
+    started = 1;
     while (done < count) {
-        batch = count - done < 10000 ? count - done : 10000;
-        rows = json_array();
-        if (rows == NULL)
-            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-        for (i = 0; i < batch; i++)
-            json_array_append_new(rows, demo_patient(site));
-        report = patients_import(db, who, rows, done + 1, 0, e);
-        json_decref(rows);
+        batch = count - done < DEMO_BATCH ? count - done : DEMO_BATCH;
+        if (patients_import_begin(&imp, db, who, 0, e) < 0)
+            goto out;
+        for (ok = 1, i = 0; ok && i < batch; i++) {
+            if (chunk == NULL || at == chunk->n) {
+                /* a chunk cut short by the generator running out of memory is the last */
+                if (chunk == NULL || !chunk->failed) {
+                    chunk = demo_next(q, chunk);
+                    at = 0;
+                }
+                if (chunk == NULL || at == chunk->n) {
+                    err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+                    ok = 0;
+                    break;
+                }
+            }
+            ok = patients_import_prepared(&imp, chunk->item[at++], e) == 0;
+        }
+        report = patients_import_finish(&imp, ok, e);
         if (report == NULL)
-            return -1;
+            goto out;
         if (e->kind != ERR_NONE) {
             /* a generated person was refused: most often the same --seed run twice on one node */
             const json_t *first = json_array_get(json_object_get(report, "errors"), 0);
@@ -240,12 +412,22 @@ int demo_add_patients(struct db *db, const struct caller *who, const char *site,
                     "a demo patient was refused (%s); nothing was added by this batch. Adding the same people "
                     "twice? Run demo with another --seed", json_string_value(json_object_get(first, "message")));
             json_decref(report);
-            return -1;
+            goto out;
         }
         json_decref(report);
         done += batch;
         if (progress)
             progress(done, count);
     }
-    return 0;
+    rc = 0;
+out:
+    if (started)
+        demo_stop(q, thread, chunk);
+    if (configs) {
+        pthread_mutex_destroy(&q->lock);
+        pthread_cond_destroy(&q->changed);
+    }
+    json_decref(configs);
+    free(q);
+    return rc;
 }

@@ -31,6 +31,8 @@
 #define CANDIDATES_MAX 100      /* per index range scanned while searching: candidates of one key are
                                    phonetically equal, more of them only add ties to rank */
 #define QUERY_WORDS_MAX 6       /* words of a query used to find candidates (all count for ranking) */
+#define WORD_COMMON 500         /* name-index entries beyond which a query word counts as common */
+#define SEARCH_EXACT_SCAN 300   /* holders of the driving word read, newest first, for names spelled as typed */
 #define MATCH_THRESHOLD 0.6     /* duplicate candidates below this score are not shown */
 
 /* ---- normalisers ---- */
@@ -169,15 +171,23 @@ static int birth_interval(const char *date, const char *precision, int64_t *lo, 
     return 0;
 }
 
-/* 1 compatible, 0.5 close (a typo or swapped day and month), 0 incompatible, -1 unknown. */
+/* How well two birth dates agree: 1 the same date given the same way, 0.9 to 0.95 compatible (the ranges
+ * they may stand for overlap; the nearer their middles, the higher), 0.5 close (a typo or swapped day and
+ * month), 0 incompatible, -1 unknown. Among many compatible look-alikes (an estimated age allows four
+ * years), the record whose date agrees best comes first. */
 static double birth_compatibility(const char *da, const char *pa, const char *db, const char *pb)
 {
-    int64_t alo, ahi, blo, bhi;
+    int64_t alo, ahi, blo, bhi, gap, reach;
 
     if (birth_interval(da, pa, &alo, &ahi) < 0 || birth_interval(db, pb, &blo, &bhi) < 0)
         return -1;
-    if (alo <= bhi && blo <= ahi)
-        return 1;
+    if (alo <= bhi && blo <= ahi) {
+        if (strcmp(da, db) == 0 && pa && pb && strcmp(pa, pb) == 0)
+            return 1;
+        gap = llabs((alo + ahi) - (blo + bhi));         /* twice the distance of the middles */
+        reach = (ahi - alo) + (bhi - blo) + 2;
+        return 0.9 + 0.05 * (1.0 - (gap >= reach ? 1.0 : (double)gap / (double)reach));
+    }
     if (pa && pb && strcmp(pa, "day") == 0 && strcmp(pb, "day") == 0) {
         if (strncmp(da, db, 4) == 0 && da[5] == db[8] && da[6] == db[9] && da[8] == db[5] && da[9] == db[6])
             return 0.5;
@@ -283,24 +293,43 @@ static void record_name_fold(const json_t *p, char *out, size_t outlen)
         fold_group(json_string_value(v), out, outlen);
 }
 
-/* The best similarity between any group of a and any group of b (both name_fold-style strings). */
-static double groups_similarity(const char *a, const char *b)
-{
-    char ga[NAMES_FOLD_MAX], gb[NAMES_FOLD_MAX];
-    const char *pa, *pb, *ea, *eb;
-    double best = 0, x;
+/* The names of a name_fold-style string, each split into tokens. */
+#define NAME_GROUPS_MAX 12
+struct name_groups {
+    int n;
+    struct names_tokens g[NAME_GROUPS_MAX];
+};
 
-    for (pa = a; pa && *pa; pa = ea ? ea + 3 : NULL) {
-        ea = strstr(pa, " | ");
-        snprintf(ga, sizeof(ga), "%.*s", (int)(ea ? (size_t)(ea - pa) : strlen(pa)), pa);
-        for (pb = b; pb && *pb; pb = eb ? eb + 3 : NULL) {
-            eb = strstr(pb, " | ");
-            snprintf(gb, sizeof(gb), "%.*s", (int)(eb ? (size_t)(eb - pb) : strlen(pb)), pb);
-            x = names_similarity(ga, gb);
+static void name_groups_of(const char *fold, struct name_groups *ng)
+{
+    char group[NAMES_FOLD_MAX];
+    const char *g, *end;
+
+    ng->n = 0;
+    for (g = fold; g && *g && ng->n < NAME_GROUPS_MAX; g = end ? end + 3 : NULL) {
+        end = strstr(g, " | ");
+        snprintf(group, sizeof(group), "%.*s", (int)(end ? (size_t)(end - g) : strlen(g)), g);
+        if (fold_tokens(group, &ng->g[ng->n]) > 0)
+            ng->n++;
+    }
+}
+
+/* The best similarity between any name of a and any name of b. partial: a is a draft registration, and a
+ * name of b with more words than a's (a father's name the draft left out) is compared by
+ * names_partial_similarity too. */
+static double groups_similarity(const struct name_groups *a, const struct name_groups *b, int partial)
+{
+    double best = 0, x;
+    int i, j;
+
+    for (i = 0; i < a->n; i++)
+        for (j = 0; j < b->n; j++) {
+            x = names_similarity_tokens(&a->g[i], &b->g[j]);
             if (x > best)
                 best = x;
+            if (partial && best < 1.0 && (x = names_partial_similarity_tokens(&a->g[i], &b->g[j])) > best)
+                best = x;
         }
-    }
     return best;
 }
 
@@ -308,12 +337,19 @@ static double groups_similarity(const char *a, const char *b)
 
 /* A site's registration config: from cache (an object site -> config, kept by batches) when given, else
  * loaded. Returns a new reference either way. */
+/* The code of the error a step that runs without the database (db NULL) gives when it needs it after all. */
+static const char needs_database[] = "needs_database";
+
 static json_t *site_config(struct db *db, json_t *cache, const char *site, struct err *e)
 {
     json_t *c = cache ? json_object_get(cache, site) : NULL;
 
     if (c)
         return json_incref(c);
+    if (db == NULL) {
+        err_set(e, ERR_INTERNAL, needs_database, "the registration config of a site is not loaded");
+        return NULL;
+    }
     c = regfields_get(db, site, e);
     if (c && cache)
         json_object_set(cache, site, c);
@@ -353,38 +389,51 @@ static void record_set(json_t *p, const char *field, json_t *value)
         json_object_set(obj, dot + 1, value);
 }
 
-/* The search terms of a record (see the migration: n: name token, k: phonetic key, i: identifier of any
- * type or searchable custom value, t: identifier by type, p: phone). */
+/* The birth part of a record's key terms: "1987" (the year of a day, month or year date), "1987~" (an
+ * estimated date, whose year may be a few off) or "" (no date). Duplicate checks read the keys of the
+ * birth years a draft is compatible with, instead of every holder of a key. */
+static void birth_suffix(const char *date, const char *precision, char out[8])
+{
+    out[0] = '\0';
+    if (date && strlen(date) >= 4 && isdigit((unsigned char)date[0]) && isdigit((unsigned char)date[1])
+        && isdigit((unsigned char)date[2]) && isdigit((unsigned char)date[3]))
+        snprintf(out, 8, "%.4s%s", date, precision && strcmp(precision, "estimated") == 0 ? "~" : "");
+}
+
+/* The search terms of a record (see "Storage and index" in docs/registry.md): n: name token,
+ * k:key:birth phonetic key with the birth year, i: identifier of any type or searchable custom value,
+ * p: phone. */
 static size_t record_terms(const json_t *p, const json_t *config, const char *name_fold, char terms[][TERM_LEN],
                            size_t max, int all_custom)
 {
-    char group[NAMES_FOLD_MAX], keys[NAMES_KEYS_MAX], key[TOKEN_LEN], norm[72];
+    char group[NAMES_FOLD_MAX], keys[NAMES_KEYS_MAX], norm[72], birth[8], key[TOKEN_LEN];
     const char *g, *end, *k, *type;
     struct names_tokens tk;
-    size_t n = 0, i;
+    size_t n = 0, i, kl;
     json_t *v;
     int searchable, j;
     struct err ignored;
 
+    birth_suffix(json_string_value(json_object_get(p, "birth_date")),
+                 json_string_value(json_object_get(p, "birth_precision")), birth);
     for (g = name_fold; g && *g; g = end ? end + 3 : NULL) {
         end = strstr(g, " | ");
         snprintf(group, sizeof(group), "%.*s", (int)(end ? (size_t)(end - g) : strlen(g)), g);
         fold_tokens(group, &tk);
         for (j = 0; j < tk.n && n < max; j++)
             snprintf(terms[n++], TERM_LEN, "n:%s", tk.tok[j]);
-        if (names_keys(group, keys, sizeof(keys)) > 0) {
-            for (k = keys; *k && n < max; k += strcspn(k, " "), k += *k == ' ') {
-                snprintf(key, sizeof(key), "%.*s", (int)strcspn(k, " "), k);
-                snprintf(terms[n++], TERM_LEN, "k:%s", key);
+        if (names_keys_of_tokens(&tk, keys, sizeof(keys)) > 0) {
+            for (k = keys; *k && n < max; k += kl, k += *k == ' ') {
+                kl = strcspn(k, " ");
+                snprintf(terms[n++], TERM_LEN, "k:%.*s:%s", (int)kl, k, birth);
             }
         }
     }
     json_object_foreach((json_t *)json_object_get(p, "identifiers"), type, v) {
-        if (n + 2 > max || !json_is_string(v))
+        if (n + 1 > max || !json_is_string(v))
             break;
         patients_normalise_identifier(json_string_value(v), norm, sizeof(norm));
         snprintf(terms[n++], TERM_LEN, "i:%s", norm);
-        snprintf(terms[n++], TERM_LEN, "t:%s:%s", type, norm);
     }
     json_array_foreach(json_object_get(p, "phones"), i, v) {
         if (n + 1 > max)
@@ -410,10 +459,63 @@ static int term_compare(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The terms of a record as the store wants them, each once; n is 0 for a deleted record (it leaves the
- * index). */
+/* The d: term of a record: what ranking a candidate needs, read in one step from the index instead of
+ * the patient row: "d:" id "|" site "|" sex, precision (one letter each) and birth date "|" name_fold. */
+#define BRIEF_TERM_MAX (2 * ID_LEN + 24 + 512)
+
+static void brief_term(const json_t *p, const char *name_fold, char *out, size_t outlen)
+{
+    const char *sex = json_string_value(json_object_get(p, "sex"));
+    const char *bd = json_string_value(json_object_get(p, "birth_date"));
+    const char *bp = json_string_value(json_object_get(p, "birth_precision"));
+
+    snprintf(out, outlen, "d:%s|%s|%c%c%.10s|%s", json_string_value(json_object_get(p, "id")),
+             json_string_value(json_object_get(p, "site_id")),
+             sex && (!strcmp(sex, "female") || !strcmp(sex, "male") || !strcmp(sex, "other")) ? sex[0] : 'u',
+             bd && bp && *bd ? bp[0] : '-', bd && bp ? bd : "", name_fold);
+}
+
+/* Read a patient's d: term into b: 1 found (a live, indexed patient), 0 not. */
+static int brief_of(struct db *db, const char *id, struct patient_brief *b, struct err *e)
+{
+    static const char *const sexes[] = { "female", "male", "other", "unknown" };
+    static const char *const precisions[] = { "day", "month", "year", "estimated" };
+    char lo[ID_LEN + 4], hi[ID_LEN + 4], term[BRIEF_TERM_MAX];
+    const char *p, *bar;
+    int found, i;
+
+    snprintf(lo, sizeof(lo), "d:%.36s|", id);
+    snprintf(hi, sizeof(hi), "d:%.36s}", id);
+    if ((found = store_patient_term_first(db, lo, hi, term, sizeof(term), e)) <= 0)
+        return found;
+    memset(b, 0, sizeof(*b));
+    snprintf(b->id, sizeof(b->id), "%.36s", id);
+    p = term + strlen(lo);
+    if ((bar = strchr(p, '|')) == NULL || bar - p >= ID_LEN || strlen(bar) < 3)
+        return 0;
+    memcpy(b->site_id, p, (size_t)(bar - p));
+    b->site_id[bar - p] = '\0';
+    p = bar + 1;
+    for (i = 0; i < 3 && sexes[i][0] != p[0]; i++)
+        ;
+    snprintf(b->sex, sizeof(b->sex), "%s", sexes[i]);
+    for (i = 0; i < 4 && precisions[i][0] != p[1]; i++)
+        ;
+    if (i < 4)
+        snprintf(b->birth_precision, sizeof(b->birth_precision), "%s", precisions[i]);
+    p += 2;
+    if ((bar = strchr(p, '|')) == NULL || bar - p > 10)
+        return 0;
+    memcpy(b->birth_date, p, (size_t)(bar - p));
+    b->birth_date[bar - p] = '\0';
+    snprintf(b->name_fold, sizeof(b->name_fold), "%s", bar + 1);
+    return 1;
+}
+
+/* The terms of a record as the store wants them, each once (tptr holds TERMS_MAX + 1); n is 0 for a
+ * deleted record (it leaves the index). brief gets its d: term (BRIEF_TERM_MAX bytes). */
 static size_t record_index(struct db *db, const json_t *p, json_t *cache, int old, char name_fold[512],
-                           char terms[][TERM_LEN], const char **tptr, struct err *e)
+                           char terms[][TERM_LEN], char *brief, const char **tptr, struct err *e)
 {
     json_t *config = site_config(db, cache, json_string_value(json_object_get(p, "site_id")), e);
     size_t n, i;
@@ -425,6 +527,10 @@ static size_t record_index(struct db *db, const json_t *p, json_t *cache, int ol
     for (i = 0; i < n; i++)
         tptr[i] = terms[i];
     json_decref(config);
+    if (!json_is_true(json_object_get(p, "deleted"))) {
+        brief_term(p, name_fold, brief, BRIEF_TERM_MAX);
+        tptr[n++] = brief;
+    }
     /* names in two scripts often give the same words and keys: each term once */
     if (n > 1) {
         size_t j = 0;
@@ -438,12 +544,302 @@ static size_t record_index(struct db *db, const json_t *p, json_t *cache, int ol
     return n;
 }
 
-/* patients_store_fields() with a config cache (see site_config). */
-static int store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, json_t *cache, struct err *e)
+/* ---- batches of search terms ---- */
+
+/* The search terms of the new patients of a batch (import, demo data, index rebuild), inserted in index
+ * order when the batch ends: the terms of one patient land all over the index (its keys, identifiers and
+ * phones), so row by row each insert walks to another page, while sorted inserts touch each page once.
+ * The identifiers of the batch are also kept here, since the uniqueness check cannot find them in the
+ * index before then. */
+struct term_batch {
+    char *text;             /* "term\0id\0" pairs back to back */
+    size_t len, cap;
+    size_t *pairs;          /* offset of each pair in text */
+    size_t n, ncap;
+    char **idents;          /* open hash table of "type:normalised\0patient id" */
+    size_t nidents, identcap;
+};
+
+#define TERM_BATCH_FLUSH 4000000    /* pairs held before they are written (~250 MB): flush earlier */
+
+static struct term_batch *term_batch_new(void)
 {
-    /* static: callers hold the database write lock, so one writer at a time uses them */
-    static char terms[TERMS_MAX][TERM_LEN], old_terms[TERMS_MAX][TERM_LEN];
-    const char *tptr[TERMS_MAX], *optr[TERMS_MAX];
+    return calloc(1, sizeof(struct term_batch));
+}
+
+static void term_batch_free(struct term_batch *b)
+{
+    size_t i;
+
+    if (b == NULL)
+        return;
+    for (i = 0; i < b->identcap; i++)
+        free(b->idents[i]);
+    free(b->idents);
+    free(b->text);
+    free(b->pairs);
+    free(b);
+}
+
+static int term_batch_add(struct term_batch *b, const char *term, const char *id)
+{
+    size_t tl = strlen(term) + 1, il = strlen(id) + 1;
+
+    if (b->len + tl + il > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1 << 20;
+        char *t;
+
+        while (cap < b->len + tl + il)
+            cap *= 2;
+        if ((t = realloc(b->text, cap)) == NULL)
+            return -1;
+        b->text = t;
+        b->cap = cap;
+    }
+    if (b->n == b->ncap) {
+        size_t cap = b->ncap ? b->ncap * 2 : 1 << 16, *q;
+
+        if ((q = realloc(b->pairs, cap * sizeof(*q))) == NULL)
+            return -1;
+        b->pairs = q;
+        b->ncap = cap;
+    }
+    b->pairs[b->n++] = b->len;
+    memcpy(b->text + b->len, term, tl);
+    memcpy(b->text + b->len + tl, id, il);
+    b->len += tl + il;
+    return 0;
+}
+
+/* Pairs (offsets into text) by term, then patient id. */
+static int pair_compare(const void *a, const void *b, void *text)
+{
+    const char *x = (const char *)text + *(const size_t *)a, *y = (const char *)text + *(const size_t *)b;
+    int c = strcmp(x, y);
+
+    return c ? c : strcmp(x + strlen(x) + 1, y + strlen(y) + 1);
+}
+
+/* Write the batch's terms in index order and empty it (its identifiers are then in the index). */
+static int term_batch_flush(struct db *db, struct term_batch *b, struct err *e)
+{
+    const char **terms, **ids;
+    size_t i;
+    int rc;
+
+    if (b == NULL || b->n == 0)
+        return 0;
+    terms = malloc(b->n * sizeof(*terms));
+    ids = malloc(b->n * sizeof(*ids));
+    if (terms == NULL || ids == NULL) {
+        free(terms);
+        free(ids);
+        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    }
+    qsort_r(b->pairs, b->n, sizeof(*b->pairs), pair_compare, b->text);
+    for (i = 0; i < b->n; i++) {
+        terms[i] = b->text + b->pairs[i];
+        ids[i] = terms[i] + strlen(terms[i]) + 1;
+    }
+    rc = store_patient_terms_insert(db, terms, ids, b->n, e);
+    free(terms);
+    free(ids);
+    b->n = b->len = 0;
+    for (i = 0; i < b->identcap; i++) {
+        free(b->idents[i]);
+        b->idents[i] = NULL;
+    }
+    b->nidents = 0;
+    return rc;
+}
+
+static uint64_t text_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+/* A hash of a patient id: its last 16 characters, the random part of a UUIDv7 (any string works). */
+static uint64_t id_hash(const char *id)
+{
+    size_t n = strlen(id);
+
+    return text_hash(n > 16 ? id + n - 16 : id);
+}
+
+/* The patient of the batch holding identifier "type:normalised", or NULL. */
+static const char *term_batch_identifier(const struct term_batch *b, const char *ident)
+{
+    size_t i;
+
+    if (b == NULL || b->identcap == 0)
+        return NULL;
+    for (i = text_hash(ident) & (b->identcap - 1); b->idents[i]; i = (i + 1) & (b->identcap - 1))
+        if (strcmp(b->idents[i], ident) == 0)
+            return b->idents[i] + strlen(ident) + 1;
+    return NULL;
+}
+
+static int term_batch_add_identifier(struct term_batch *b, const char *ident, const char *id)
+{
+    size_t i, il = strlen(ident) + 1, cap;
+    char **old, *entry;
+
+    if (2 * (b->nidents + 1) > b->identcap) {
+        cap = b->identcap ? b->identcap * 2 : 4096;
+        old = b->idents;
+        if ((b->idents = calloc(cap, sizeof(*b->idents))) == NULL) {
+            b->idents = old;
+            return -1;
+        }
+        for (i = 0; i < b->identcap; i++) {
+            size_t j;
+
+            if (old[i] == NULL)
+                continue;
+            for (j = text_hash(old[i]) & (cap - 1); b->idents[j]; j = (j + 1) & (cap - 1))
+                ;
+            b->idents[j] = old[i];
+        }
+        free(old);
+        b->identcap = cap;
+    }
+    if ((entry = malloc(il + strlen(id) + 1)) == NULL)
+        return -1;
+    memcpy(entry, ident, il);
+    strcpy(entry + il, id);
+    for (i = text_hash(ident) & (b->identcap - 1); b->idents[i]; i = (i + 1) & (b->identcap - 1))
+        ;
+    b->idents[i] = entry;
+    b->nidents++;
+    return 0;
+}
+
+/* ---- the index version ---- */
+
+/* The search terms a record has depend on this code (which keys, with what birth part). When they
+ * change, PATIENT_INDEX_VERSION changes, and a database indexed by an older version is indexed again on
+ * first use (patients_index_check): an update must find the terms it removes. */
+#define PATIENT_INDEX_VERSION "3"
+#define PATIENT_INDEX_META "patient_index"
+
+struct id_list {
+    char (*v)[ID_LEN];
+    size_t n, cap;
+};
+
+static int id_list_add(const char *id, void *ctx)
+{
+    struct id_list *l = ctx;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        char (*q)[ID_LEN] = realloc(l->v, cap * sizeof(*q));
+
+        if (q == NULL)
+            return 1;
+        l->v = q;
+        l->cap = cap;
+    }
+    snprintf(l->v[l->n++], ID_LEN, "%s", id);
+    return 0;
+}
+
+/* Rebuild the search index from the patient rows, inside the caller's write transaction. */
+static int index_rebuild(struct db *db, struct err *e)
+{
+    char terms[TERMS_MAX][TERM_LEN], name_fold[512], after[ID_LEN] = "", brief[BRIEF_TERM_MAX];
+    const char *tptr[TERMS_MAX + 1];
+    struct term_batch *batch = term_batch_new();
+    struct id_list ids = { NULL, 0, 0 };
+    json_t *cache = json_object(), *p;
+    int64_t done = 0, t0 = monotonic_us();
+    size_t i, j, n;
+    int rc = -1, found;
+
+    if (batch == NULL || cache == NULL) {
+        err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+        goto out;
+    }
+    if (store_patient_terms_clear(db, e) < 0)
+        goto out;
+    do {
+        ids.n = 0;
+        if (store_patient_ids_after(db, after, 1000, id_list_add, &ids, e) < 0)
+            goto out;
+        for (i = 0; i < ids.n; i++) {
+            if ((found = store_patient_get(db, ids.v[i], &p, e)) < 0)
+                goto out;
+            if (!found)
+                continue;
+            n = record_index(db, p, cache, 0, name_fold, terms, brief, tptr, e);
+            json_decref(p);
+            if (n == (size_t)-1)
+                goto out;
+            for (j = 0; j < n; j++)
+                if (term_batch_add(batch, tptr[j], ids.v[i]) < 0) {
+                    err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+                    goto out;
+                }
+            if (batch->n >= TERM_BATCH_FLUSH / 4 && term_batch_flush(db, batch, e) < 0)
+                goto out;
+        }
+        done += (int64_t)ids.n;
+        if (ids.n)
+            snprintf(after, sizeof(after), "%s", ids.v[ids.n - 1]);
+    } while (ids.n == 1000);
+    if (term_batch_flush(db, batch, e) < 0 || store_meta_set(db, PATIENT_INDEX_META, PATIENT_INDEX_VERSION, e) < 0)
+        goto out;
+    if (done > 0)
+        log_info("patients: search index rebuilt for %lld patients in %.1f s (index version %s)", (long long)done,
+                 (double)(monotonic_us() - t0) / 1e6, PATIENT_INDEX_VERSION);
+    rc = 0;
+out:
+    term_batch_free(batch);
+    json_decref(cache);
+    free(ids.v);
+    return rc;
+}
+
+int patients_index_check(struct db *db, struct err *e)
+{
+    char version[16];
+    int found, own = !db_in_transaction(db);
+
+    found = store_meta_get(db, PATIENT_INDEX_META, version, sizeof(version), e);
+    if (found < 0)
+        return -1;
+    if (found && strcmp(version, PATIENT_INDEX_VERSION) == 0)
+        return 0;
+    if (own) {
+        if (db_begin_write(db, e) < 0)
+            return -1;
+        /* read again under the lock: another thread or process may have rebuilt it meanwhile */
+        found = store_meta_get(db, PATIENT_INDEX_META, version, sizeof(version), e);
+        if (found < 0) {
+            db_rollback(db);
+            return -1;
+        }
+        if (found && strcmp(version, PATIENT_INDEX_VERSION) == 0) {
+            db_rollback(db);
+            return 0;
+        }
+    }
+    if (index_rebuild(db, e) < 0) {
+        if (own)
+            db_rollback(db);
+        return -1;
+    }
+    return own ? db_commit(db, e) : 0;
+}
+
+int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
+{
+    char terms[TERMS_MAX][TERM_LEN], old_terms[TERMS_MAX][TERM_LEN], brief[BRIEF_TERM_MAX], old_brief[BRIEF_TERM_MAX];
+    const char *tptr[TERMS_MAX + 1], *optr[TERMS_MAX + 1];
     char name_fold[512], old_fold[512];
     json_t *p = NULL, *v;
     const char *field;
@@ -451,15 +847,14 @@ static int store_fields(struct db *db, const char *id, const json_t *fields, int
     size_t n, nold = 0;
     int found, rc = -1;
 
-    found = store_patient_get(db, id, &p, e);
-    if (found < 0)
+    if (patients_index_check(db, e) < 0 || (found = store_patient_get(db, id, &p, e)) < 0)
         return -1;
     if (!found) {
         p = json_pack("{s:s}", "id", id);
     } else {
         created = json_integer_value(json_object_get(p, "created_at"));
         /* the index holds exactly the terms of the stored record: recompute them to remove them */
-        nold = record_index(db, p, cache, 1, old_fold, old_terms, optr, e);
+        nold = record_index(db, p, NULL, 1, old_fold, old_terms, old_brief, optr, e);
         if (nold == (size_t)-1)
             goto done;
     }
@@ -469,21 +864,14 @@ static int store_fields(struct db *db, const char *id, const json_t *fields, int
         err_set(e, ERR_INVALID, "missing_site", "a patient record needs a site");
         goto done;
     }
-    n = record_index(db, p, cache, 0, name_fold, terms, tptr, e);
-    if (n == (size_t)-1)
-        goto done;
-    if (store_patient_put(db, p, name_fold, created, at, e) < 0
+    n = record_index(db, p, NULL, 0, name_fold, terms, brief, tptr, e);
+    if (n == (size_t)-1 || store_patient_put(db, p, name_fold, created, at, e) < 0
         || store_patient_terms_set(db, id, optr, nold, tptr, n, e) < 0)
         goto done;
     rc = 0;
 done:
     json_decref(p);
     return rc;
-}
-
-int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
-{
-    return store_fields(db, id, fields, at, NULL, e);
 }
 
 /* ---- input ---- */
@@ -651,6 +1039,8 @@ static int changes_from_input(struct db *db, const struct caller *who, const jso
         if (!site_allowed(who, site)) {
             struct site_row row;
 
+            if (db == NULL)
+                return err_set(e, ERR_INTERNAL, needs_database, "which error depends on the sites of the node");
             if (store_site_get(db, site, &row, e) == 0)
                 err_set(e, ERR_INVALID, "unknown_site", "site '%.40s' is not a site of this node", site);
             else
@@ -821,46 +1211,57 @@ static void drop_unchanged(const json_t *current, json_t *changes)
     }
 }
 
-struct other_holder {
-    const char *self;
-    char other[ID_LEN];
-};
-
-static int note_other_holder(const char *patient_id, void *ctx)
+/* Refuse an identifier another live patient already holds under the same type. The index finds the
+ * patients holding the value under any type (i:), their records tell the type; identifiers of a batch
+ * not yet in the index are in the batch. */
+static int identifiers_unique(struct db *db, const char *self, const json_t *changes, const struct term_batch *batch,
+                              struct err *e)
 {
-    struct other_holder *h = ctx;
-
-    if (h->self && strcmp(h->self, patient_id) == 0)
-        return 0;
-    snprintf(h->other, sizeof(h->other), "%s", patient_id);
-    return 1;
-}
-
-/* Refuse an identifier another live patient already holds under the same type. */
-static int identifiers_unique(struct db *db, const char *self, const json_t *changes, struct err *e)
-{
-    char norm[72], lo[TERM_LEN], hi[TERM_LEN];
-    struct other_holder h;
-    const char *field;
-    json_t *v;
+    char norm[72], lo[TERM_LEN], hi[TERM_LEN], ident[128], other_norm[72];
+    struct id_list holders = { NULL, 0, 0 };
+    const char *field, *other = NULL;
+    json_t *v, *p;
+    size_t i;
+    int rc = -1, found;
 
     json_object_foreach((json_t *)changes, field, v) {
         if (strncmp(field, "identifiers.", 12) != 0 || !json_is_string(v))
             continue;
         patients_normalise_identifier(json_string_value(v), norm, sizeof(norm));
-        snprintf(lo, sizeof(lo), "t:%s:%s", field + 12, norm);
-        snprintf(hi, sizeof(hi), "t:%s:%s\x01", field + 12, norm);
-        h.self = self;
-        h.other[0] = '\0';
-        if (store_patient_terms_scan(db, lo, hi, 2, note_other_holder, &h, e) < 0)
-            return -1;
-        if (h.other[0]) {
+        snprintf(ident, sizeof(ident), "%s:%s", field + 12, norm);
+        other = term_batch_identifier(batch, ident);
+        if (other && self && strcmp(other, self) == 0)
+            other = NULL;
+        snprintf(lo, sizeof(lo), "i:%s", norm);
+        snprintf(hi, sizeof(hi), "i:%s\x01", norm);
+        holders.n = 0;
+        if (other == NULL && store_patient_terms_scan(db, lo, hi, 16, id_list_add, &holders, e) < 0)
+            goto done;
+        for (i = 0; other == NULL && i < holders.n; i++) {
+            if (self && strcmp(self, holders.v[i]) == 0)
+                continue;
+            if ((found = store_patient_get(db, holders.v[i], &p, e)) < 0)
+                goto done;
+            if (found && json_is_string(json_object_get(json_object_get(p, "identifiers"), field + 12))) {
+                patients_normalise_identifier(
+                    json_string_value(json_object_get(json_object_get(p, "identifiers"), field + 12)), other_norm,
+                    sizeof(other_norm));
+                if (strcmp(other_norm, norm) == 0 && !json_is_true(json_object_get(p, "deleted")))
+                    other = holders.v[i];
+            }
+            json_decref(p);
+        }
+        if (other) {
             err_set(e, ERR_CONFLICT, "identifier_taken",
-                    "patient %s already has this %s identifier; open that record instead", h.other, field + 12);
-            return err_field(e, field);
+                    "patient %s already has this %s identifier; open that record instead", other, field + 12);
+            err_field(e, field);
+            goto done;
         }
     }
-    return 0;
+    rc = 0;
+done:
+    free(holders.v);
+    return rc;
 }
 
 /* ---- output ---- */
@@ -941,7 +1342,7 @@ static json_t *patient_write(struct db *db, const struct caller *who, const char
         goto fail;
     drop_unchanged(current, changes);
     if (json_object_size(changes) > 0) {
-        if (identifiers_unique(db, id, changes, e) < 0 || changelog_record(db, NULL, PATIENT_TABLE, id, changes, id_in ? 0 : CHANGELOG_NEW_ROW, &hlc, e) < 0
+        if (identifiers_unique(db, id, changes, NULL, e) < 0 || changelog_record(db, NULL, PATIENT_TABLE, id, changes, id_in ? 0 : CHANGELOG_NEW_ROW, &hlc, e) < 0
             || patients_store_fields(db, id, changes, now_ms(), e) < 0)
             goto fail;
     }
@@ -1023,8 +1424,9 @@ json_t *patients_get(struct db *db, const struct caller *who, const char *id, st
 
 struct hit {
     char id[ID_LEN];
-    double score;           /* < 0: a name candidate still to be checked and scored */
+    double score;
     unsigned reasons;
+    size_t seq;             /* the order it was found in */
 };
 
 #define REASON_IDENTIFIER 1u
@@ -1042,6 +1444,7 @@ static int hits_add(const char *id, void *ctx)
 {
     struct hits *h = ctx;
     struct hit *p;
+    size_t len;
 
     if (h->n == h->cap) {
         h->cap = h->cap ? h->cap * 2 : 64;
@@ -1050,9 +1453,12 @@ static int hits_add(const char *id, void *ctx)
             return 1;
         h->v = p;
     }
-    snprintf(h->v[h->n].id, ID_LEN, "%s", id);
+    len = strnlen(id, ID_LEN - 1);
+    memcpy(h->v[h->n].id, id, len);
+    h->v[h->n].id[len] = '\0';
     h->v[h->n].score = h->score;
     h->v[h->n].reasons = h->reason;
+    h->v[h->n].seq = h->n;
     h->n++;
     return 0;
 }
@@ -1069,6 +1475,17 @@ static int hit_by_score(const void *a, const void *b)
     if (x->score != y->score)
         return x->score < y->score ? 1 : -1;
     return -strcmp(x->id, y->id);   /* newer first among equals */
+}
+
+/* Search results: best first, equals in the order found, so that a later page, which reads on where
+ * this one stopped, continues the order of this one. */
+static int hit_by_score_found(const void *a, const void *b)
+{
+    const struct hit *x = a, *y = b;
+
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* Sort by id and merge duplicates, keeping the best score and every reason. */
@@ -1134,12 +1551,15 @@ static int keys_meet(const char *keys, const char *have, int typing)
     return 0;
 }
 
-/* Does a candidate (its stored name_fold) carry query word w: as the start of one of its words, or
- * through a phonetic key? Checked in memory: the candidate's keys are computed once, when first needed. */
-static int candidate_has_word(const struct query_word *w, const char *fold, char *ckeys, int *ckeys_ready)
+/* Does a candidate (its stored name_fold, and its tokens) carry query word w: as the start of one of its
+ * words, or through a phonetic key of one of its tokens or of two neighbours glued (the keys names_keys
+ * gives the whole name)? Checked in memory; the keys of single tokens come from a per-thread cache. */
+static int candidate_has_word(const struct query_word *w, const char *fold, const struct names_tokens *tc)
 {
+    char keys[NAMES_KEYS_MAX], glued[2 * NAMES_TOKEN_MAX], key[NAMES_KEY_MAX];
     size_t n = strlen(w->tok);
     const char *p = fold;
+    int j;
 
     while (*p) {
         while (*p == ' ' || *p == '|')
@@ -1148,29 +1568,40 @@ static int candidate_has_word(const struct query_word *w, const char *fold, char
             return 1;
         p += strcspn(p, " ");
     }
-    if (!*ckeys_ready) {
-        if (names_keys(fold, ckeys, NAMES_KEYS_MAX) <= 0)
-            ckeys[0] = '\0';
-        *ckeys_ready = 1;
-    }
-    return keys_meet(w->keys, ckeys, w->typing);
-}
-
-/* Add the candidates of one query word: names whose words it begins, and names sharing one of its keys
- * (newest first; as prefixes while typing); at most limit from each index range. */
-static int scan_word(struct db *db, const struct query_word *w, int64_t limit, struct hits *h, struct err *e)
-{
-    char key[TOKEN_LEN];
-    const char *k;
-
-    if (scan_term(db, "n", w->tok, 1, limit, h, e) < 0)
-        return -1;
-    for (k = w->keys; *k; k += strcspn(k, " "), k += *k == ' ') {
-        snprintf(key, sizeof(key), "%.*s", (int)strcspn(k, " "), k);
-        if (scan_term(db, "k", key, w->typing, limit, h, e) < 0)
-            return -1;
+    if (!w->keys[0])
+        return 0;
+    for (j = 0; j < tc->n; j++)
+        if (names_token_keys(tc->tok[j], keys, sizeof(keys)) > 0 && keys_meet(w->keys, keys, w->typing))
+            return 1;
+    for (j = 0; j + 1 < tc->n; j++) {
+        snprintf(glued, sizeof(glued), "%s%s", tc->tok[j], tc->tok[j + 1]);
+        glued[NAMES_TOKEN_MAX - 1] = '\0';
+        if (names_phonetic_key(glued, key, sizeof(key)) > 0 && keys_meet(w->keys, key, w->typing))
+            return 1;
     }
     return 0;
+}
+
+/* The index ranges holding the candidates of one query word, in the order they are read: names whose
+ * words it begins, then names sharing one of its keys (as prefixes while typing). Key terms are
+ * "k:key:birth": a whole key is the prefix "key:". Returns how many ranges were written. */
+static int word_ranges(const struct query_word *w, char lo[][TERM_LEN], char hi[][TERM_LEN + 2], int max)
+{
+    const char *k;
+    int n = 0, i;
+
+    size_t l;
+
+    snprintf(lo[n++], TERM_LEN, "n:%.80s", w->tok);
+    for (k = w->keys; *k && n < max; k += strcspn(k, " "), k += *k == ' ')
+        snprintf(lo[n++], TERM_LEN, "k:%.*s%s", (int)strcspn(k, " "), k, w->typing ? "" : ":");
+    for (i = 0; i < n; i++) {
+        l = strlen(lo[i]);
+        memcpy(hi[i], lo[i], l);
+        hi[i][l] = '\xf4';
+        hi[i][l + 1] = '\0';
+    }
+    return n;
 }
 
 /* How common a query word is: its name-index entries, counted up to a cap (short words count as common). */
@@ -1184,7 +1615,7 @@ static int word_frequency(struct db *db, const struct query_word *w, int64_t *n,
     }
     snprintf(lo, sizeof(lo), "n:%.60s", w->tok);
     snprintf(hi, sizeof(hi), "%s\xf4", lo);
-    return store_patient_terms_count(db, lo, hi, 2000, n, e);
+    return store_patient_terms_count(db, lo, hi, WORD_COMMON, n, e);
 }
 
 struct born_range {
@@ -1249,105 +1680,282 @@ static int looks_like_phone(const char *q)
     return digits >= 6;
 }
 
+/* The ids a search has looked at (open addressing). */
+struct seen_ids {
+    char (*v)[ID_LEN];
+    size_t n, cap;
+};
+
+/* 1 when id is new (and now noted), 0 when seen before, -1 out of memory. */
+static int seen_add(struct seen_ids *s, const char *id)
+{
+    size_t i, cap, len;
+
+    if (2 * (s->n + 1) > s->cap) {
+        struct seen_ids bigger = { NULL, 0, s->cap ? 2 * s->cap : 1024 };
+
+        if ((bigger.v = calloc(bigger.cap, sizeof(*bigger.v))) == NULL)
+            return -1;
+        for (i = 0; i < s->cap; i++)
+            if (s->v[i][0])
+                seen_add(&bigger, s->v[i]);
+        free(s->v);
+        *s = bigger;
+    }
+    cap = s->cap;
+    for (i = id_hash(id) & (cap - 1); s->v[i][0]; i = (i + 1) & (cap - 1))
+        if (strcmp(s->v[i], id) == 0)
+            return 0;
+    len = strnlen(id, ID_LEN - 1);
+    memcpy(s->v[i], id, len);
+    s->v[i][len] = '\0';
+    s->n++;
+    return 1;
+}
+
+static int seen_has(const struct seen_ids *s, const char *id)
+{
+    size_t i;
+
+    if (s->cap == 0)
+        return 0;
+    for (i = id_hash(id) & (s->cap - 1); s->v[i][0]; i = (i + 1) & (s->cap - 1))
+        if (strcmp(s->v[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+static void seen_clear(struct seen_ids *s)
+{
+    if (s->v)
+        memset(s->v, 0, s->cap * sizeof(*s->v));
+    s->n = 0;
+}
+
+/* A search under way. */
+struct search {
+    struct db *db;
+    const struct caller *who;
+    const struct patient_query *q;
+    const struct born_range *born;
+    struct query_word words[QUERY_WORDS_MAX];
+    int ntok, driver;
+    char folded[NAMES_FOLD_MAX];
+    struct names_tokens tq;     /* the query's words */
+    struct name_groups qg;      /* the same, as one name */
+    struct hits *h;             /* results so far */
+    double ceiling;             /* the best score a candidate can have: 1, less for a half-typed word */
+    size_t perfect;             /* results at the ceiling: no later candidate can beat them */
+    struct seen_ids seen;
+};
+
+/* Look at one name candidate; a match goes to s->h. 0, or -1 on storage failure. */
+static int search_consider(struct search *s, const char *id, int pass, struct err *e)
+{
+    struct patient_brief b;
+    struct names_tokens tc;
+    int found = brief_of(s->db, id, &b, e), ok, t;
+    double score = 0, whole;
+
+    if (found <= 0 || !brief_passes(s->who, s->q, s->born, &b))
+        return found < 0 ? -1 : 0;
+    fold_tokens(b.name_fold, &tc);
+    /* pass 0: the candidate carries every word of the query */
+    for (ok = 1, t = 0; pass == 0 && ok && t < s->ntok; t++)
+        if (t != s->driver)
+            ok = candidate_has_word(&s->words[t], b.name_fold, &tc);
+    if (ok) {
+        score = names_search_score_tokens(&s->tq, &tc);
+        /* a name split or joined differently ("Ali Reza" / "Alireza") scores low word by word but high as
+         * a whole; only worth the cost when the word score is not decisive */
+        if (score < 0.95 && s->ntok > 1) {
+            struct name_groups cg;
+
+            name_groups_of(b.name_fold, &cg);
+            if ((whole = groups_similarity(&s->qg, &cg, 0)) > score)
+                score = whole;
+        }
+    }
+    if (score < NAMES_MATCH_THRESHOLD)
+        return 0;
+    s->h->score = score;
+    s->h->reason = REASON_NAME;
+    if (hits_add(id, s->h) != 0)
+        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    s->perfect += score >= s->ceiling;
+    return 0;
+}
+
 /* Gather and rank candidates for a non-empty query into *h (sorted best first); want is the number of
- * results the caller needs. */
+ * results the caller needs. Candidates are read range by range and looked at as they come; once more
+ * than want of them score the best any can (every word as typed), no later one can rank above them, and
+ * the search stops (the one more tells that a next page exists). */
 static int search_rank(struct db *db, const struct caller *who, const struct patient_query *q,
                        const struct born_range *born, size_t want, struct hits *h, struct err *e)
 {
-    char key[TOKEN_LEN], folded[NAMES_FOLD_MAX], norm[72], phone[24], ckeys[NAMES_KEYS_MAX];
-    struct query_word words[QUERY_WORDS_MAX];
-    int64_t freq[QUERY_WORDS_MAX];
-    struct names_tokens tk;
+    char key[TOKEN_LEN], norm[72], phone[24], lo[1 + NAMES_KEYS_MAX / 2][TERM_LEN];
+    char hi[1 + NAMES_KEYS_MAX / 2][TERM_LEN + 2];
+    struct search *s = calloc(1, sizeof(*s));
+    struct hits found = { NULL, 0, 0, 0, 0 };
     struct patient_brief b;
-    int ntok, t, driver = 0, pass, ok;
-    size_t i, kept;
+    int64_t freq[QUERY_WORDS_MAX];
+    int t, pass, r, nr, rc = -1, fresh;
+    size_t i;
 
+    if (s == NULL)
+        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    s->db = db;
+    s->who = who;
+    s->q = q;
+    s->born = born;
+    s->h = h;
+    /* identifiers and phone numbers: exact, score 1 */
     patients_normalise_identifier(q->q, norm, sizeof(norm));
-    h->score = 1.0;
-    h->reason = REASON_IDENTIFIER;
-    if (strlen(norm) >= 3 && scan_term(db, "i", norm, 0, 50, h, e) < 0)
-        return -1;
-    h->reason = REASON_PHONE;
+    found.score = 1.0;
+    found.reason = REASON_IDENTIFIER;
+    if (strlen(norm) >= 3 && scan_term(db, "i", norm, 0, 50, &found, e) < 0)
+        goto out;
+    found.reason = REASON_PHONE;
     if (looks_like_phone(q->q) && patients_normalise_phone(q->q, phone, sizeof(phone)) == 0) {
         phone_key(phone, key, sizeof(key));
-        if (scan_term(db, "p", key, 0, 50, h, e) < 0)
-            return -1;
+        if (scan_term(db, "p", key, 0, 50, &found, e) < 0)
+            goto out;
+    }
+    for (i = 0; i < found.n; i++) {
+        if ((fresh = seen_add(&s->seen, found.v[i].id)) < 0)
+            goto oom;
+        if (!fresh)
+            continue;
+        if ((r = brief_of(db, found.v[i].id, &b, e)) < 0)
+            goto out;
+        h->score = 1.0;
+        h->reason = found.v[i].reasons;
+        if (r && brief_passes(who, q, born, &b)) {
+            if (hits_add(found.v[i].id, h) != 0)
+                goto oom;
+            s->perfect++;
+        }
     }
     /* names have no digits: a query with digits is an identifier or a phone number */
-    ntok = strpbrk(q->q, "0123456789") == NULL && names_fold(q->q, folded, sizeof(folded)) > 0
-               ? fold_tokens(folded, &tk) : 0;
-    if (ntok > QUERY_WORDS_MAX)
-        ntok = QUERY_WORDS_MAX;
+    s->ntok = strpbrk(q->q, "0123456789") == NULL && names_fold(q->q, s->folded, sizeof(s->folded)) > 0
+                  ? fold_tokens(s->folded, &s->tq) : 0;
+    s->qg.n = s->ntok > 0;
+    s->qg.g[0] = s->tq;
+    if (s->ntok > QUERY_WORDS_MAX)
+        s->ntok = QUERY_WORDS_MAX;
     /* the rarest word drives: its candidates are few, and the others are checked on each of them */
-    for (t = 0; t < ntok; t++) {
-        query_word_init(&words[t], tk.tok[t]);
-        if (word_frequency(db, &words[t], &freq[t], e) < 0)
-            return -1;
-        if (freq[t] < freq[driver] || (freq[t] == freq[driver] && strlen(tk.tok[t]) > strlen(tk.tok[driver])))
-            driver = t;
+    for (t = 0; t < s->ntok; t++) {
+        query_word_init(&s->words[t], s->tq.tok[t]);
+        if (word_frequency(db, &s->words[t], &freq[t], e) < 0)
+            goto out;
+        if (freq[t] < freq[s->driver]
+            || (freq[t] == freq[s->driver] && strlen(s->tq.tok[t]) > strlen(s->tq.tok[s->driver])))
+            s->driver = t;
+    }
+    /* a word being typed matches at best as the start of a name ("moh" of "Mohammed"): the query scored
+     * against itself with those words one letter longer is the best any candidate can score */
+    s->ceiling = 1.0;
+    if (s->ntok > 0) {
+        struct names_tokens longer = s->tq;
+
+        for (t = 0; t < s->ntok; t++)
+            if (s->words[t].typing && strlen(longer.tok[t]) + 1 < NAMES_TOKEN_MAX)
+                strcat(longer.tok[t], "x");
+        s->ceiling = names_search_score_tokens(&s->tq, &longer) - 1e-9;
+    }
+    /* first the names with every word of the query as typed, newest first: read from the driving word's
+     * term, the other words looked up in the index, so that no record is read for a name without them.
+     * A common name fills the page here */
+    if (s->ntok > 0) {
+        char term[TERM_LEN], hiterm[TERM_LEN + 1];
+        int64_t exact, fewest = INT64_MAX;
+        int has, rarest = 0;
+        size_t l;
+
+        /* driven by the word with the fewest holders; a word nobody has (misspelt, half-typed) ends it */
+        for (t = 0; t < s->ntok && fewest > 0; t++) {
+            snprintf(term, sizeof(term), "n:%.80s", s->words[t].tok);
+            l = strlen(term);
+            memcpy(hiterm, term, l);
+            hiterm[l] = '\x01';
+            hiterm[l + 1] = '\0';
+            if (store_patient_terms_count(db, term, hiterm, SEARCH_EXACT_SCAN, &exact, e) < 0)
+                goto out;
+            if (exact < fewest) {
+                fewest = exact;
+                rarest = t;
+            }
+        }
+        found.n = 0;
+        snprintf(term, sizeof(term), "n:%.80s", s->words[rarest].tok);
+        l = strlen(term);
+        memcpy(hiterm, term, l);
+        hiterm[l] = '\x01';
+        hiterm[l + 1] = '\0';
+        if (fewest > 0 && store_patient_terms_scan(db, term, hiterm, SEARCH_EXACT_SCAN, hits_add, &found, e) < 0)
+            goto out;
+        for (i = 0; i < found.n; i++) {
+            for (has = 1, t = 0; has && t < s->ntok; t++) {
+                if (t == rarest)
+                    continue;
+                snprintf(term, sizeof(term), "n:%.80s", s->words[t].tok);
+                if ((has = store_patient_term_has(db, term, found.v[i].id, e)) < 0)
+                    goto out;
+            }
+            if (!has)
+                continue;
+            if ((fresh = seen_add(&s->seen, found.v[i].id)) < 0)
+                goto oom;
+            if (fresh && search_consider(s, found.v[i].id, 0, e) < 0)
+                goto out;
+            if (s->perfect > want)
+                goto ranked;
+        }
     }
     /* pass 0: candidates of the driving word that carry every other word too;
      * pass 1 (several words, and pass 0 did not fill the page): any word's candidates, ranked by
      * similarity alone, for names split or joined differently ("Ali Reza" / "Alireza") */
-    for (pass = 0; pass < 2 && ntok > 0; pass++) {
-        h->score = -1;
-        h->reason = REASON_NAME;
-        for (t = 0; t < ntok; t++) {
-            if (pass == 0 && t != driver)
-                continue;
-            if (scan_word(db, &words[t], pass == 0 ? CANDIDATES_MAX : CANDIDATES_MAX / 2, h, e) < 0)
-                return -1;
+    for (pass = 0; pass < 2 && s->ntok > 0; pass++) {
+        if (pass == 1) {
+            seen_clear(&s->seen);
+            for (i = 0; i < h->n; i++)
+                if (seen_add(&s->seen, h->v[i].id) < 0)
+                    goto oom;
         }
-        hits_unique(h);
-        for (kept = 0, i = 0; i < h->n; i++) {
-            struct hit *x = &h->v[i];
-            int found = store_patient_brief(db, x->id, &b, e), ready = 0;
-
-            if (found < 0)
-                return -1;
-            if (!found || !brief_passes(who, q, born, &b))
+        for (t = 0; t < s->ntok; t++) {
+            if (pass == 0 && t != s->driver)
                 continue;
-            if (x->score < 0) {
-                for (ok = 1, t = 0; pass == 0 && ok && t < ntok; t++)
-                    if (t != driver)
-                        ok = candidate_has_word(&words[t], b.name_fold, ckeys, &ready);
-                x->score = 0;
-                if (ok) {
-                    x->score = names_search_score(folded, b.name_fold);
-                    /* a name split or joined differently ("Ali Reza" / "Alireza") scores low word by word
-                     * but high as a whole; only worth the cost when the word score is not decisive */
-                    if (x->score < 0.95 && ntok > 1) {
-                        double whole = groups_similarity(folded, b.name_fold);
-
-                        if (whole > x->score)
-                            x->score = whole;
-                    }
+            nr = word_ranges(&s->words[t], lo, hi, (int)(sizeof(lo) / sizeof(lo[0])));
+            for (r = 0; r < nr; r++) {
+                found.n = 0;
+                if (store_patient_terms_scan(db, lo[r], hi[r], pass == 0 ? CANDIDATES_MAX : CANDIDATES_MAX / 2,
+                                             hits_add, &found, e) < 0)
+                    goto out;
+                for (i = 0; i < found.n; i++) {
+                    if ((fresh = seen_add(&s->seen, found.v[i].id)) < 0)
+                        goto oom;
+                    if (fresh && search_consider(s, found.v[i].id, pass, e) < 0)
+                        goto out;
                 }
-                if (x->score < NAMES_MATCH_THRESHOLD && !(x->reasons & ~REASON_NAME))
-                    continue;
+                if (pass == 0 && s->perfect > want)
+                    goto ranked;
             }
-            h->v[kept++] = *x;
         }
-        h->n = kept;
-        if (h->n >= want || ntok < 2)
+        if (h->n >= want || s->ntok < 2)
             break;
     }
-    if (ntok == 0) {
-        /* identifier or phone hits only: still filter them */
-        hits_unique(h);
-        for (kept = 0, i = 0; i < h->n; i++) {
-            int found = store_patient_brief(db, h->v[i].id, &b, e);
-
-            if (found < 0)
-                return -1;
-            if (found && brief_passes(who, q, born, &b))
-                h->v[kept++] = h->v[i];
-        }
-        h->n = kept;
-    }
+ranked:
     if (h->n > 1)
-        qsort(h->v, h->n, sizeof(*h->v), hit_by_score);
-    return 0;
+        qsort(h->v, h->n, sizeof(*h->v), hit_by_score_found);
+    rc = 0;
+    goto out;
+oom:
+    err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+out:
+    free(found.v);
+    free(s->seen.v);
+    free(s);
+    return rc;
 }
 
 /* No query: the newest registrations of the caller's sites (or the one asked for) that pass the filters,
@@ -1416,7 +2024,7 @@ json_t *patients_search(struct db *db, const struct caller *who, const struct pa
         return err_set(e, ERR_INVALID, "invalid_cursor", "the cursor is not one this search gave out"), NULL;
     if (q->q && strlen(q->q) > 200)
         return err_set(e, ERR_INVALID, "query_too_long", "q is longer than 200 bytes"), NULL;
-    if (db_begin_read(db, e) < 0)
+    if (patients_index_check(db, e) < 0 || db_begin_read(db, e) < 0)
         return NULL;
     items = json_array();
     if (browse) {
@@ -1465,19 +2073,528 @@ fail:
 
 /* ---- duplicates ---- */
 
+/* A duplicate check reads, for every word of the draft's names, the patients holding one of the word's
+ * keys among the birth years the draft's date is compatible with (key terms carry the birth year), and
+ * compares the records of those that share two words with the draft (one, for a one-word draft, or a
+ * word so rare that its holders are few). When that finds no near-exact name, a word may be misspelt:
+ * the keys one edit away from its keys are read too. See "Duplicates" in docs/registry.md. */
+
+#define MATCH_SCAN_MAX 25000    /* index entries read from one range */
+#define MATCH_UNDATED_MAX 50    /* holders without a birth date read per key (newest first) */
+#define MATCH_ANY_MAX 200       /* holders read per key when the draft has no birth date */
+#define MATCH_VERIFY_MAX 400    /* candidates whose records are read and compared */
+#define MATCH_NEAR_ROWS 40000   /* index entries read for keys one edit away */
+#define MATCH_SMALL_LIST 100    /* a word held by at most this many patients of the years counts alone */
+#define MATCH_WORDS_MAX 16      /* words of a draft (one bit each) */
+#define MATCH_KEYS_MAX 96       /* distinct keys of a draft */
+#define MATCH_EXACT_NAME 0.95   /* a candidate this similar ends the search for misspellings */
+
+/* Civil year of a day number (the inverse of days_from_civil, Howard Hinnant's algorithm). */
+static int year_of_day(int64_t z)
+{
+    int64_t era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    return (int)(yoe + era * 400 + (mp >= 10));
+}
+
+/* The birth years of stored records whose date is compatible with a draft's (see birth_interval). */
+struct birth_window {
+    int known;
+    int lo, hi;         /* a date that is not estimated */
+    int elo, ehi;       /* an estimated date (its range is two years wider on each side) */
+};
+
+static void birth_window_of(const char *date, const char *precision, struct birth_window *w)
+{
+    int64_t lo, hi;
+
+    w->known = birth_interval(date, precision, &lo, &hi) == 0;
+    if (!w->known)
+        return;
+    w->lo = year_of_day(lo);
+    w->hi = year_of_day(hi);
+    w->elo = year_of_day(lo - 2 * 366);
+    w->ehi = year_of_day(hi + 2 * 366);
+}
+
+/* The holders of key with a birth date the window allows, added to h with h->reason as their word bits;
+ * *rows gets how many were read. wide: also the estimated dates of the years around the window, and
+ * holders without a date. */
+static int match_scan_key(struct db *db, const struct birth_window *w, const char *key, int wide, struct hits *h,
+                          int64_t *rows, struct err *e)
+{
+    char lo[TERM_LEN], hi[TERM_LEN + 2];
+    size_t before = h->n;
+    int y;
+
+    if (!w->known) {
+        snprintf(lo, sizeof(lo), "k:%.40s:", key);
+        snprintf(hi, sizeof(hi), "%s\xf4", lo);
+        if (store_patient_terms_scan(db, lo, hi, MATCH_ANY_MAX, hits_add, h, e) < 0)
+            return -1;
+        *rows = (int64_t)(h->n - before);
+        return 0;
+    }
+    snprintf(lo, sizeof(lo), "k:%.40s:%04d", key, w->lo);
+    snprintf(hi, sizeof(hi), "k:%.40s:%04d~\x01", key, w->hi);
+    if (store_patient_terms_scan(db, lo, hi, MATCH_SCAN_MAX, hits_add, h, e) < 0)
+        return -1;
+    for (y = w->elo; wide && y <= w->ehi; y++) {
+        if (y >= w->lo && y <= w->hi)
+            continue;
+        snprintf(lo, sizeof(lo), "k:%.40s:%04d~", key, y);
+        snprintf(hi, sizeof(hi), "%s\x01", lo);
+        if (store_patient_terms_scan(db, lo, hi, MATCH_SCAN_MAX, hits_add, h, e) < 0)
+            return -1;
+    }
+    if (wide) {
+        snprintf(lo, sizeof(lo), "k:%.40s:", key);
+        snprintf(hi, sizeof(hi), "%s\x01", lo);
+        if (store_patient_terms_scan(db, lo, hi, MATCH_UNDATED_MAX, hits_add, h, e) < 0)
+            return -1;
+    }
+    *rows = (int64_t)(h->n - before);
+    return 0;
+}
+
+/* The keys of a draft's words: each with the bits of the words it stands for (words with the same main
+ * key are one word: "Mohammed" and "محمد" in two scripts). */
+struct match_keys {
+    struct {
+        char key[NAMES_KEY_MAX];
+        unsigned bits;
+        int own;                /* a key of one word (not of two words glued) */
+    } v[MATCH_KEYS_MAX];
+    int n;
+    int words;                  /* bits used */
+};
+
+static void match_keys_add(struct match_keys *mk, const char *key, size_t len, unsigned bits, int own)
+{
+    int i;
+
+    if (len == 0 || len >= NAMES_KEY_MAX)
+        return;
+    for (i = 0; i < mk->n; i++)
+        if (strlen(mk->v[i].key) == len && strncmp(mk->v[i].key, key, len) == 0) {
+            mk->v[i].bits |= bits;
+            mk->v[i].own |= own;
+            return;
+        }
+    if (mk->n == MATCH_KEYS_MAX)
+        return;
+    memcpy(mk->v[mk->n].key, key, len);
+    mk->v[mk->n].key[len] = '\0';
+    mk->v[mk->n].bits = bits;
+    mk->v[mk->n].own = own;
+    mk->n++;
+}
+
+static void match_keys_of(const char *all, struct match_keys *mk)
+{
+    char group[NAMES_FOLD_MAX], keys[NAMES_KEYS_MAX], main_keys[MATCH_WORDS_MAX][NAMES_KEY_MAX];
+    char glued[NAMES_TOKEN_MAX * 2], gkey[NAMES_KEY_MAX];
+    unsigned tbits[NAMES_TOKENS_MAX];
+    const char *g, *end, *k;
+    struct names_tokens tk;
+    size_t kl;
+    int j, w;
+
+    mk->n = mk->words = 0;
+    for (g = all; g && *g; g = end ? end + 3 : NULL) {
+        end = strstr(g, " | ");
+        snprintf(group, sizeof(group), "%.*s", (int)(end ? (size_t)(end - g) : strlen(g)), g);
+        fold_tokens(group, &tk);
+        for (j = 0; j < tk.n; j++) {
+            tbits[j] = 0;
+            if (names_token_keys(tk.tok[j], keys, sizeof(keys)) <= 0)
+                continue;
+            kl = strcspn(keys, " ");
+            for (w = 0; w < mk->words; w++)
+                if (strlen(main_keys[w]) == kl && strncmp(main_keys[w], keys, kl) == 0)
+                    break;
+            if (w == mk->words) {
+                if (w == MATCH_WORDS_MAX)
+                    continue;
+                snprintf(main_keys[w], sizeof(main_keys[w]), "%.*s", (int)kl, keys);
+                mk->words++;
+            }
+            tbits[j] = 1u << w;
+            for (k = keys; *k; k += kl, k += *k == ' ') {
+                kl = strcspn(k, " ");
+                match_keys_add(mk, k, kl, tbits[j], 1);
+            }
+        }
+        /* two neighbours glued ("Mohammad Reza" = "Mohammadreza") stand for both */
+        for (j = 0; j + 1 < tk.n; j++) {
+            if (!tbits[j] || !tbits[j + 1])
+                continue;
+            snprintf(glued, sizeof(glued), "%s%s", tk.tok[j], tk.tok[j + 1]);
+            glued[NAMES_TOKEN_MAX - 1] = '\0';
+            if (names_phonetic_key(glued, gkey, sizeof(gkey)) > 0)
+                match_keys_add(mk, gkey, strlen(gkey), tbits[j] | tbits[j + 1], 0);
+        }
+    }
+}
+
+/* Append t to out as a neighbour of key unless it has a class twice in a row (keys never do). */
+static void neighbour_add(const char *t, const char *key, char out[][NAMES_KEY_MAX], size_t max, size_t *n)
+{
+    size_t i;
+
+    if (t[0] == '\0' || *n >= max || strcmp(t, key) == 0)
+        return;
+    for (i = 1; t[i]; i++)
+        if (t[i] == t[i - 1])
+            return;
+    snprintf(out[(*n)++], NAMES_KEY_MAX, "%s", t);
+}
+
+static int key_compare(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Keys one edit away from key: a consonant class added, left out or replaced, or two neighbours swapped
+ * (a letter dropped, doubled into another or swapped while typing). Returns how many, each once. */
+static size_t key_neighbours(const char *key, char out[][NAMES_KEY_MAX], size_t max)
+{
+    static const char classes[] = "bcdfghjklmnrstvz";
+    size_t len = strlen(key), n = 0, i, c, j;
+    char t[NAMES_KEY_MAX];
+
+    if (len == 0 || len + 2 > NAMES_KEY_MAX)
+        return 0;
+    for (i = 0; i <= len; i++) {
+        for (c = 0; classes[c]; c++) {
+            memcpy(t, key, i);
+            t[i] = classes[c];
+            memcpy(t + i + 1, key + i, len - i + 1);
+            neighbour_add(t, key, out, max, &n);
+        }
+        if (i == len)
+            break;
+        /* a key of one or two classes left out or replaced is a key of half the names: only added to */
+        if (len > 2) {
+            memcpy(t, key, i);
+            memcpy(t + i, key + i + 1, len - i);
+            neighbour_add(t, key, out, max, &n);
+        }
+        for (c = 0; len > 2 && classes[c]; c++) {
+            memcpy(t, key, len + 1);
+            t[i] = classes[c];
+            neighbour_add(t, key, out, max, &n);
+        }
+        if (i + 1 < len) {
+            memcpy(t, key, len + 1);
+            t[i] = key[i + 1];
+            t[i + 1] = key[i];
+            neighbour_add(t, key, out, max, &n);
+        }
+    }
+    if (n > 1) {
+        qsort(out, n, sizeof(*out), key_compare);
+        for (i = 1, j = 0; i < n; i++)
+            if (strcmp(out[i], out[j]) != 0)
+                memmove(out[++j], out[i], NAMES_KEY_MAX);
+        n = j + 1;
+    }
+    return n;
+}
+
+static int popcount(unsigned x)
+{
+    int n = 0;
+
+    for (; x; x &= x - 1)
+        n++;
+    return n;
+}
+
+/* The words of the draft a name candidate has: by one of their keys (the low 16 bits of reasons) or by a
+ * key one edit away (the high 16 bits, set while looking for misspelt words). */
+#define NEAR_SHIFT 16
+static int words_held(unsigned reasons)
+{
+    return popcount((reasons | (reasons >> NEAR_SHIFT)) & ((1u << NEAR_SHIFT) - 1));
+}
+
+/* Name candidates first by the number of the draft's words they have, then of its keys (two words
+ * glued count: "Hosen Hussain" written as in the draft; a key one edit away half), then newest first. */
+static int hit_by_words(const void *a, const void *b)
+{
+    const struct hit *x = a, *y = b;
+    int px = words_held(x->reasons), py = words_held(y->reasons);
+
+    if (px != py)
+        return py - px;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return -strcmp(x->id, y->id);
+}
+
+/* Merge the duplicates among name candidates (in place, first come first kept): every word bit, and the
+ * number of keys found. A hash of the ids: the lists of common names run to tens of thousands. */
+static int hits_merge_keys(struct hits *h)
+{
+    size_t cap = 64, i, j = 0, p;
+    uint32_t *slot;
+
+    while (cap < 2 * h->n)
+        cap *= 2;
+    if ((slot = calloc(cap, sizeof(*slot))) == NULL)
+        return -1;
+    for (i = 0; i < h->n; i++) {
+        for (p = id_hash(h->v[i].id) & (cap - 1); slot[p]; p = (p + 1) & (cap - 1))
+            if (strcmp(h->v[slot[p] - 1].id, h->v[i].id) == 0)
+                break;
+        if (slot[p]) {
+            h->v[slot[p] - 1].score += h->v[i].score;
+            h->v[slot[p] - 1].reasons |= h->v[i].reasons;
+        } else {
+            h->v[j] = h->v[i];
+            slot[p] = (uint32_t)++j;
+        }
+    }
+    h->n = j;
+    free(slot);
+    return 0;
+}
+
+/* What a duplicate check compares a candidate with. */
+struct match_draft {
+    const struct caller *who;
+    const char *all;            /* the draft's names, name_fold style */
+    struct name_groups groups;  /* the same, split */
+    const char *bd, *bp, *sex;
+};
+
+/* Compare one candidate with the draft: 1 and x->score, x->reasons set when it is shown, 0 when not;
+ * *name_sim gets the name similarity. */
+static int match_check(struct db *db, const struct match_draft *d, struct hit *x, double *name_sim, struct err *e)
+{
+    static const struct patient_query none = { 0 };
+    static const struct born_range any = { 0, INT64_MIN, INT64_MAX };
+    struct patient_brief b;
+    struct name_groups cg;
+    int found = brief_of(db, x->id, &b, e), known_sex;
+    double dob, score, sim;
+
+    *name_sim = 0;
+    if (found <= 0 || !brief_passes(d->who, &none, &any, &b))
+        return found < 0 ? -1 : 0;
+    name_groups_of(b.name_fold, &cg);
+    sim = *name_sim = groups_similarity(&d->groups, &cg, 1);
+    dob = birth_compatibility(d->bd, d->bp, b.birth_date, b.birth_precision);
+    known_sex = d->sex && strcmp(d->sex, "unknown") != 0;
+    /* without a shared identifier or phone, a candidate needs a name similar enough to stand alone, or a
+     * merely similar name backed by a compatible birth date and the same sex */
+    if (!(x->reasons & (REASON_IDENTIFIER | REASON_PHONE)) && sim < NAMES_DUPLICATE_THRESHOLD
+        && !(sim >= NAMES_MATCH_THRESHOLD && dob >= 0.9 && known_sex && strcmp(d->sex, b.sex) == 0))
+        return 0;
+    score = 0.6 * sim + 0.25 * (dob < 0 ? 0.5 : dob);
+    if (known_sex && strcmp(b.sex, "unknown"))
+        score += strcmp(d->sex, b.sex) == 0 ? 0.15 : 0;
+    else
+        score += 0.075;
+    /* different sex or an incompatible birth date make a different person likely */
+    if (known_sex && strcmp(b.sex, "unknown") && strcmp(d->sex, b.sex))
+        score *= 0.6;
+    if (dob == 0)
+        score *= 0.6;
+    if (x->reasons & REASON_PHONE)
+        score = score + 0.25 > 1 ? 1 : score + 0.25;
+    if (x->reasons & REASON_IDENTIFIER)
+        score = 1;
+    x->reasons &= REASON_IDENTIFIER | REASON_PHONE;
+    if (sim >= NAMES_DUPLICATE_THRESHOLD)
+        x->reasons |= REASON_NAME;
+    if (score < MATCH_THRESHOLD)
+        return 0;
+    x->score = score;
+    if (dob >= 0.9)
+        x->reasons |= 8u;
+    else if (dob == 0.5)
+        x->reasons |= 16u;
+    if (known_sex && strcmp(d->sex, b.sex) == 0)
+        x->reasons |= 32u;
+    return 1;
+}
+
+/* Which name candidates a round of comparisons takes. */
+enum match_pick {
+    PICK_WORDS,     /* those with enough of the draft's words, one at least by its own keys */
+    PICK_RARE,      /* those with a word so rare that its holders are few */
+};
+
+/* Compare the name candidates (merged) that the round takes and that no round took before (done), best
+ * first, within the budget *left; the shown ones go to out. *best gets the highest name similarity. */
+static int match_verify(struct db *db, const struct match_draft *d, const struct hits *names, enum match_pick pick_how,
+                        int need, unsigned small_bits, struct seen_ids *done, size_t *left, struct hits *out,
+                        double *best, struct err *e)
+{
+    struct hits pick = { NULL, 0, 0, 0, 0 };
+    unsigned exact;
+    double sim;
+    size_t i;
+    int rc = -1, shown;
+
+    for (i = 0; i < names->n; i++) {
+        const struct hit *x = &names->v[i];
+
+        exact = x->reasons & ((1u << NEAR_SHIFT) - 1);
+        if (pick_how == PICK_WORDS ? !(exact && words_held(x->reasons) >= need) : !(exact & small_bits))
+            continue;
+        pick.score = x->score;
+        pick.reason = x->reasons;
+        if (!seen_has(done, x->id) && hits_add(x->id, &pick) != 0)
+            goto oom;
+    }
+    if (pick.n > 1)
+        qsort(pick.v, pick.n, sizeof(*pick.v), hit_by_words);
+    for (i = 0; i < pick.n && *left > 0; i++, (*left)--) {
+        struct hit x = pick.v[i];
+
+        x.reasons = 0;
+        if (seen_add(done, x.id) < 0)
+            goto oom;
+        if ((shown = match_check(db, d, &x, &sim, e)) < 0)
+            goto out;
+        if (sim > *best)
+            *best = sim;
+        out->score = x.score;
+        out->reason = x.reasons;
+        if (shown && hits_add(x.id, out) != 0)
+            goto oom;
+    }
+    rc = 0;
+    goto out;
+oom:
+    err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+out:
+    free(pick.v);
+    return rc;
+}
+
+/* The name candidates of a draft, compared: into out. Rounds, each only while no near-exact name is
+ * found: the candidates with enough of the draft's words; those with one rare word; those with a word
+ * by a key one edit away (a misspelt word). */
+static int match_names(struct db *db, const struct match_draft *d, struct hits *out, struct err *e)
+{
+    char (*near)[NAMES_KEY_MAX] = NULL;
+    struct hits names = { NULL, 0, 0, 0, 0 };
+    struct seen_ids done = { NULL, 0, 0 };
+    struct birth_window w;
+    struct match_keys mk;
+    int64_t rows, word_rows[MATCH_WORDS_MAX] = { 0 }, near_rows = 0;
+    unsigned small_bits = 0, tried_bits = 0;
+    size_t left = MATCH_VERIFY_MAX, nn, j, before;
+    double best = 0;
+    int need, k, b, tried, rc = -1;
+
+    birth_window_of(d->bd, d->bp, &w);
+    match_keys_of(d->all, &mk);
+    if (mk.words == 0)
+        return 0;
+    for (k = 0; k < mk.n; k++) {
+        names.reason = mk.v[k].bits;
+        names.score = 1;        /* counts the draft's keys a candidate holds (hits_merge_keys) */
+        /* a one-letter key ("l" of Ali) is held by many: read it only within birth years */
+        if (strlen(mk.v[k].key) < 2 && !w.known)
+            continue;
+        if (match_scan_key(db, &w, mk.v[k].key, 1, &names, &rows, e) < 0)
+            goto out;
+        for (b = 0; b < mk.words; b++)
+            if (mk.v[k].own && (mk.v[k].bits & (1u << b)))
+                word_rows[b] += rows;
+    }
+    for (b = 0; b < mk.words; b++)
+        if (word_rows[b] > 0 && word_rows[b] <= MATCH_SMALL_LIST)
+            small_bits |= 1u << b;
+    need = mk.words >= 2 ? 2 : 1;
+    if (hits_merge_keys(&names) < 0)
+        goto oom;
+    if (match_verify(db, d, &names, PICK_WORDS, need, small_bits, &done, &left, out, &best, e) < 0)
+        goto out;
+    if (need < 2 || best >= MATCH_EXACT_NAME || left == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (small_bits && match_verify(db, d, &names, PICK_RARE, need, small_bits, &done, &left, out, &best, e) < 0)
+        goto out;
+    if (best >= MATCH_EXACT_NAME || !w.known || left == 0) {
+        rc = 0;
+        goto out;
+    }
+    /* maybe a word is misspelt: its keys one edit away from the right ones. A misspelt word's keys are
+     * rare, so the word with the fewest holders is tried first, and the next only while nothing near-exact
+     * is found */
+    if ((near = malloc(512 * sizeof(*near))) == NULL)
+        goto oom;
+    for (tried = 0; tried < mk.words && best < MATCH_EXACT_NAME && left > 0; tried++) {
+        unsigned word;
+        int rarest = -1;
+
+        for (b = 0; b < mk.words; b++)
+            if (!(tried_bits & (1u << b)) && (rarest < 0 || word_rows[b] < word_rows[rarest]))
+                rarest = b;
+        word = 1u << rarest;
+        tried_bits |= word;
+        before = names.n;
+        names.reason = word << NEAR_SHIFT;
+        for (k = 0; k < mk.n; k++) {
+            if (!mk.v[k].own || !(mk.v[k].bits & word))
+                continue;
+            nn = key_neighbours(mk.v[k].key, near, 512);
+            for (j = 0; j < nn; j++) {
+                /* a longer neighbour says more ("mnsr" for "msr") than a short one ("mr") */
+                names.score = 0.2 + 0.05 * (double)strlen(near[j]);
+                /* a neighbour that is a key of the draft ("hsm" of "Kssem" next to "hsn" of "Hassan") would
+                 * make every holder of that word look like it had this one too */
+                for (b = 0; b < mk.n && strcmp(mk.v[b].key, near[j]) != 0; b++)
+                    ;
+                if (b == mk.n && near_rows < MATCH_NEAR_ROWS) {
+                    if (match_scan_key(db, &w, near[j], 0, &names, &rows, e) < 0)
+                        goto out;
+                    near_rows += rows;
+                }
+            }
+        }
+        if (names.n > before) {
+            if (hits_merge_keys(&names) < 0)
+                goto oom;
+            if (match_verify(db, d, &names, PICK_WORDS, need, 0, &done, &left, out, &best, e) < 0)
+                goto out;
+        }
+    }
+    rc = 0;
+    goto out;
+oom:
+    err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+out:
+    free(near);
+    free(names.v);
+    free(done.v);
+    return rc;
+}
+
 json_t *patients_match(struct db *db, const struct caller *who, const json_t *draft, struct err *e)
 {
-    char key[TOKEN_LEN], all[2 * NAMES_FOLD_MAX + 8], norm[72], phone[24], lo[TERM_LEN], keys[NAMES_KEYS_MAX];
-    struct hits h = { NULL, 0, 0, 0, 0 };
-    struct patient_query none = { 0 };
-    struct born_range any = { 0, INT64_MIN, INT64_MAX };
-    struct patient_brief b;
+    char key[TOKEN_LEN], all[2 * NAMES_FOLD_MAX + 8], norm[72], phone[24], lo[TERM_LEN], hi[TERM_LEN + 2];
+    char other_norm[72];
+    struct hits h = { NULL, 0, 0, 0, 0 }, shown = { NULL, 0, 0, 0, 0 }, ids = { NULL, 0, 0, 0, 0 };
+    struct match_draft d;
     json_t *birth = json_object(), *items = json_array(), *out = NULL, *p, *v, *reasons;
-    const char *type, *draft_sex = json_string_value(json_object_get(draft, "sex")), *bd, *bp;
-    size_t i, kept;
-    const char *k;
+    const char *type;
+    size_t i, k;
+    double sim;
     int found;
-    double name_sim, dob, score;
 
     if (birth == NULL || items == NULL)
         goto oom;
@@ -1485,20 +2602,42 @@ json_t *patients_match(struct db *db, const struct caller *who, const json_t *dr
         err_field(e, json_object_get(draft, "age_years") ? "age_years" : "birth_date");
         goto fail;
     }
-    bd = json_string_value(json_object_get(birth, "birth_date"));
-    bp = json_string_value(json_object_get(birth, "birth_precision"));
+    d.who = who;
+    d.all = all;
+    d.bd = json_string_value(json_object_get(birth, "birth_date"));
+    d.bp = json_string_value(json_object_get(birth, "birth_precision"));
+    d.sex = json_string_value(json_object_get(draft, "sex"));
     record_name_fold(draft, all, sizeof(all));
-    if (db_begin_read(db, e) < 0)
+    name_groups_of(all, &d.groups);
+    if (patients_index_check(db, e) < 0 || db_begin_read(db, e) < 0)
         goto fail;
+    /* the same identifier of the same type: the index finds the value, the record its type */
     h.score = 1.0;
     h.reason = REASON_IDENTIFIER;
     json_object_foreach(json_object_get(draft, "identifiers"), type, v) {
         if (!json_is_string(v) || strlen(type) > 32)
             continue;
         patients_normalise_identifier(json_string_value(v), norm, sizeof(norm));
-        snprintf(lo, sizeof(lo), "%s:%s", type, norm);
-        if (norm[0] && scan_term(db, "t", lo, 0, 20, &h, e) < 0)
+        if (norm[0] == '\0')
+            continue;
+        snprintf(lo, sizeof(lo), "i:%s", norm);
+        snprintf(hi, sizeof(hi), "%s\x01", lo);
+        ids.n = 0;
+        if (store_patient_terms_scan(db, lo, hi, 20, hits_add, &ids, e) < 0)
             goto fail_tx;
+        for (k = 0; k < ids.n; k++) {
+            if ((found = store_patient_get(db, ids.v[k].id, &p, e)) < 0)
+                goto fail_tx;
+            if (found && json_is_string(json_object_get(json_object_get(p, "identifiers"), type))) {
+                patients_normalise_identifier(json_string_value(json_object_get(json_object_get(p, "identifiers"), type)),
+                                              other_norm, sizeof(other_norm));
+                if (strcmp(other_norm, norm) == 0 && hits_add(ids.v[k].id, &h) != 0) {
+                    json_decref(p);
+                    goto oom_tx;
+                }
+            }
+            json_decref(p);
+        }
     }
     h.score = 0;
     h.reason = REASON_PHONE;
@@ -1509,77 +2648,37 @@ json_t *patients_match(struct db *db, const struct caller *who, const json_t *dr
         if (scan_term(db, "p", key, 0, 20, &h, e) < 0)
             goto fail_tx;
     }
-    h.reason = REASON_NAME;
-    /* candidates share at least one phonetic key with one of the draft's names */
-    if (names_keys(all, keys, sizeof(keys)) > 0) {
-        for (k = keys; *k; k += strcspn(k, " "), k += *k == ' ') {
-            snprintf(key, sizeof(key), "%.*s", (int)strcspn(k, " "), k);
-            if (strlen(key) >= 2 && scan_term(db, "k", key, 0, 200, &h, e) < 0)
-                goto fail_tx;
-        }
-    }
     hits_unique(&h);
-    for (kept = 0, i = 0; i < h.n; i++) {
+    for (i = 0; i < h.n; i++) {
         struct hit *x = &h.v[i];
 
-        found = store_patient_brief(db, x->id, &b, e);
-        if (found < 0)
+        if ((found = match_check(db, &d, x, &sim, e)) < 0)
             goto fail_tx;
-        if (!found || !brief_passes(who, &none, &any, &b))
-            continue;
-        name_sim = all[0] ? groups_similarity(all, b.name_fold) : 0;
-        dob = birth_compatibility(bd, bp, b.birth_date, b.birth_precision);
-        /* without a shared identifier or phone, a candidate needs a name similar enough to stand alone,
-         * or a merely similar name backed by a compatible birth date and the same sex */
-        if (!(x->reasons & (REASON_IDENTIFIER | REASON_PHONE)) && name_sim < NAMES_DUPLICATE_THRESHOLD
-            && !(name_sim >= NAMES_MATCH_THRESHOLD && dob == 1 && draft_sex && strcmp(draft_sex, "unknown")
-                 && strcmp(draft_sex, b.sex) == 0))
-            continue;
-        score = 0.6 * name_sim + 0.25 * (dob < 0 ? 0.5 : dob);
-        if (draft_sex && strcmp(draft_sex, "unknown") && strcmp(b.sex, "unknown"))
-            score += strcmp(draft_sex, b.sex) == 0 ? 0.15 : 0;
-        else
-            score += 0.075;
-        /* different sex or an incompatible birth date make a different person likely */
-        if (draft_sex && strcmp(draft_sex, "unknown") && strcmp(b.sex, "unknown") && strcmp(draft_sex, b.sex))
-            score *= 0.6;
-        if (dob == 0)
-            score *= 0.6;
-        if (x->reasons & REASON_PHONE)
-            score = score + 0.25 > 1 ? 1 : score + 0.25;
-        if (x->reasons & REASON_IDENTIFIER)
-            score = 1;
-        if (name_sim >= NAMES_DUPLICATE_THRESHOLD)
-            x->reasons |= REASON_NAME;
-        else
-            x->reasons &= ~REASON_NAME;
-        if (score < MATCH_THRESHOLD)
-            continue;
-        x->score = score;
-        if (dob == 1)
-            x->reasons |= 8u;
-        else if (dob == 0.5)
-            x->reasons |= 16u;
-        if (draft_sex && strcmp(draft_sex, "unknown") && strcmp(draft_sex, b.sex) == 0)
-            x->reasons |= 32u;
-        h.v[kept++] = *x;
+        shown.score = x->score;
+        shown.reason = x->reasons;
+        if (found && hits_add(x->id, &shown) != 0)
+            goto oom_tx;
     }
-    h.n = kept;
-    if (h.n > 1)
-        qsort(h.v, h.n, sizeof(*h.v), hit_by_score);
-    for (i = 0; i < h.n && i < 10; i++) {
+    /* candidates by name: those found by identifier or phone above are compared again, and the merge
+     * below keeps the best score and every reason */
+    if (all[0] && match_names(db, &d, &shown, e) < 0)
+        goto fail_tx;
+    hits_unique(&shown);
+    if (shown.n > 1)
+        qsort(shown.v, shown.n, sizeof(*shown.v), hit_by_score);
+    for (i = 0; i < shown.n && i < 10; i++) {
         static const char *const reason_names[] = { "same_identifier", "same_phone", "similar_name",
                                                     "compatible_birth_date", "close_birth_date", "same_sex" };
         size_t r;
 
-        if (store_patient_get(db, h.v[i].id, &p, e) < 0)
+        if (store_patient_get(db, shown.v[i].id, &p, e) < 0)
             goto fail_tx;
         reasons = json_array();
         for (r = 0; r < 6; r++)
-            if (h.v[i].reasons & (1u << r))
+            if (shown.v[i].reasons & (1u << r))
                 json_array_append_new(reasons, json_string(reason_names[r]));
         json_array_append_new(items, json_pack("{s:o,s:f,s:o}", "patient", patient_view(p), "score",
-                                               (double)(int)(h.v[i].score * 1000) / 1000, "reasons", reasons));
+                                               (double)(int)(shown.v[i].score * 1000) / 1000, "reasons", reasons));
         json_decref(p);
     }
     db_rollback(db);
@@ -1593,7 +2692,11 @@ json_t *patients_match(struct db *db, const struct caller *who, const json_t *dr
     }
     json_decref(birth);
     free(h.v);
+    free(shown.v);
+    free(ids.v);
     return out;
+oom_tx:
+    db_rollback(db);
 oom:
     err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
     goto fail;
@@ -1603,6 +2706,8 @@ fail:
     json_decref(birth);
     json_decref(items);
     free(h.v);
+    free(shown.v);
+    free(ids.v);
     return NULL;
 }
 
@@ -1617,49 +2722,247 @@ int patients_import_begin(struct patient_import *imp, struct db *db, const struc
     imp->skip_bad = skip_bad;
     imp->errors = json_array();
     imp->configs = json_object();
-    if (imp->errors == NULL || imp->configs == NULL || db_begin_write(db, e) < 0) {
-        if (imp->errors == NULL || imp->configs == NULL)
-            err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-        json_decref(imp->errors);
-        json_decref(imp->configs);
-        imp->errors = imp->configs = NULL;
-        return -1;
+    imp->batch = term_batch_new();
+    if (imp->errors == NULL || imp->configs == NULL || imp->batch == NULL) {
+        err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+        goto fail;
+    }
+    if (db_begin_write(db, e) < 0)
+        goto fail;
+    if (patients_index_check(db, e) < 0) {
+        db_rollback(db);
+        goto fail;
+    }
+    return 0;
+fail:
+    json_decref(imp->errors);
+    json_decref(imp->configs);
+    term_batch_free(imp->batch);
+    imp->errors = imp->configs = NULL;
+    imp->batch = NULL;
+    return -1;
+}
+
+/* Remember the identifiers of a row just stored, for the uniqueness check of the next rows. */
+static int batch_note_identifiers(struct term_batch *batch, const char *id, const json_t *changes)
+{
+    char norm[72], ident[128];
+    const char *field;
+    json_t *v;
+
+    json_object_foreach((json_t *)changes, field, v) {
+        if (strncmp(field, "identifiers.", 12) != 0 || !json_is_string(v))
+            continue;
+        patients_normalise_identifier(json_string_value(v), norm, sizeof(norm));
+        snprintf(ident, sizeof(ident), "%s:%s", field + 12, norm);
+        if (term_batch_add_identifier(batch, ident, id) < 0)
+            return -1;
     }
     return 0;
 }
 
+/* An import row validated and turned into the record, its search terms and its row text: everything of
+ * registering it that needs no database, so that another thread can do it while the writer stores the
+ * rows before it. */
+struct patient_prepared {
+    int64_t rownum;
+    char id[ID_LEN];
+    json_t *row;                /* set when validation needs the database: the writer does all of it */
+    json_t *changes;            /* the validated fields; NULL when the row is refused */
+    struct err refused;         /* why it is refused */
+    json_t *record;             /* the new record */
+    struct patient_row text;    /* its row, rendered */
+    char name_fold[512];
+    char *terms;                /* its search terms, "term\0term\0..." in order */
+    size_t nterms;
+};
+
+void patients_prepared_free(struct patient_prepared *pp)
+{
+    if (pp == NULL)
+        return;
+    json_decref(pp->row);
+    json_decref(pp->changes);
+    json_decref(pp->record);
+    store_patient_row_free(&pp->text);
+    free(pp->terms);
+    free(pp);
+}
+
+/* Validate and derive; db may be NULL (then a row that needs it is left to the writer: pp->row). NULL
+ * when out of memory. */
+static struct patient_prepared *prepare_row(struct db *db, const struct caller *who, json_t *configs,
+                                            const json_t *row, int64_t rownum)
+{
+    char terms[TERMS_MAX][TERM_LEN], brief[BRIEF_TERM_MAX];
+    const char *tptr[TERMS_MAX + 1], *field;
+    struct patient_prepared *pp = calloc(1, sizeof(*pp));
+    struct err ignored;
+    size_t n, i, len;
+    json_t *v;
+
+    if (pp == NULL)
+        return NULL;
+    pp->rownum = rownum;
+    err_clear(&pp->refused);
+    id_new(pp->id);
+    if (!json_is_object(row)) {
+        err_set(&pp->refused, ERR_INVALID, "expected_object", "the row is not a record");
+        return pp;
+    }
+    if (json_check_fields(row, patients_input_fields, &pp->refused) < 0)
+        return pp;
+    if ((pp->changes = json_object()) == NULL)
+        goto oom;
+    if (changes_from_input(db, who, row, NULL, pp->changes, configs, &pp->refused) < 0) {
+        json_decref(pp->changes);
+        pp->changes = NULL;
+        if (strcmp(pp->refused.code, needs_database) == 0) {
+            err_clear(&pp->refused);
+            pp->row = json_incref((json_t *)row);
+        }
+        return pp;
+    }
+    if ((pp->record = json_pack("{s:s}", "id", pp->id)) == NULL)
+        goto oom;
+    json_object_foreach(pp->changes, field, v)
+        record_set(pp->record, field, v);
+    err_clear(&ignored);
+    n = record_index(db, pp->record, configs, 0, pp->name_fold, terms, brief, tptr, &ignored);
+    if (n == (size_t)-1) {
+        /* only when its site's config is not loaded, which changes_from_input would have found */
+        json_decref(pp->changes);
+        json_decref(pp->record);
+        pp->changes = pp->record = NULL;
+        pp->row = json_incref((json_t *)row);
+        return pp;
+    }
+    for (len = 0, i = 0; i < n; i++)
+        len += strlen(tptr[i]) + 1;
+    if ((pp->terms = malloc(len + 1)) == NULL)
+        goto oom;
+    for (len = 0, i = 0; i < n; i++) {
+        size_t l = strlen(tptr[i]) + 1;
+
+        memcpy(pp->terms + len, tptr[i], l);
+        len += l;
+    }
+    pp->nterms = n;
+    if (store_patient_row_of(pp->record, &pp->text) < 0)
+        goto oom;
+    pp->text.name_fold = pp->name_fold;
+    return pp;
+oom:
+    patients_prepared_free(pp);
+    return NULL;
+}
+
+json_t *patients_import_configs(struct db *db, const struct caller *who, struct err *e)
+{
+    json_t *configs = json_object(), *c;
+    int i;
+
+    if (configs == NULL)
+        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory"), NULL;
+    for (i = 0; i < who->nsites; i++) {
+        if ((c = site_config(db, configs, who->sites[i], e)) == NULL) {
+            json_decref(configs);
+            return NULL;
+        }
+        json_decref(c);
+    }
+    return configs;
+}
+
+struct patient_prepared *patients_import_prepare(const struct caller *who, const json_t *configs, const json_t *row,
+                                                 int64_t rownum)
+{
+    return prepare_row(NULL, who, (json_t *)configs, row, rownum);
+}
+
+/* Note a refused row in the report. */
+static void import_refused(struct patient_import *imp, const struct err *re, int64_t rownum)
+{
+    imp->failed++;
+    if (json_array_size(imp->errors) < 1000)
+        json_array_append_new(imp->errors, json_pack("{s:I,s:s,s:s,s:s}", "row", (json_int_t)rownum, "field",
+                                                     re->field, "code", re->code, "message", re->message));
+}
+
+int patients_import_prepared(struct patient_import *imp, const struct patient_prepared *pp, struct err *e)
+{
+    struct patient_prepared *full = NULL;
+    const char *site, *t;
+    struct err re;
+    int64_t at;
+    size_t i;
+    int rc = -1;
+
+    if (pp->row) {
+        /* validation needs the database: all of it here */
+        if ((full = prepare_row(imp->db, imp->who, imp->configs, pp->row, pp->rownum)) == NULL)
+            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+        if (full->row) {       /* cannot happen with a database; refuse rather than loop */
+            err_set(&full->refused, ERR_INTERNAL, "internal_error", "the row could not be validated");
+            json_decref(full->row);
+            full->row = NULL;
+        }
+        pp = full;
+    }
+    err_clear(&re);
+    if (pp->changes == NULL) {
+        import_refused(imp, &pp->refused, pp->rownum);
+        rc = 0;
+        goto done;
+    }
+    if (identifiers_unique(imp->db, pp->id, pp->changes, imp->batch, &re) < 0) {
+        if (re.kind == ERR_INTERNAL) {
+            *e = re;
+            goto done;
+        }
+        import_refused(imp, &re, pp->rownum);
+        rc = 0;
+        goto done;
+    }
+    site = json_string_value(json_object_get(pp->changes, "site_id"));
+    at = now_ms();
+    {
+        struct patient_row row = pp->text;
+
+        row.created_at = row.updated_at = at;
+        if (changelog_record(imp->db, &imp->tx, PATIENT_TABLE, pp->id, pp->changes, CHANGELOG_NEW_ROW, NULL, e) < 0
+            || store_patient_put_row(imp->db, &row, e) < 0)
+            goto done;      /* storage failure: the caller finishes, which rolls everything back */
+    }
+    for (t = pp->terms, i = 0; i < pp->nterms; i++, t += strlen(t) + 1)
+        if (term_batch_add(imp->batch, t, pp->id) < 0)
+            goto oom;
+    if ((imp->batch->n >= TERM_BATCH_FLUSH && term_batch_flush(imp->db, imp->batch, e) < 0)
+        || audit_record_in(imp->db, &imp->audit, imp->who, "patient.create", "patient", pp->id, site, "ok", e) < 0)
+        goto done;
+    if (batch_note_identifiers(imp->batch, pp->id, pp->changes) < 0)
+        goto oom;
+    imp->created++;
+    rc = 0;
+    goto done;
+oom:
+    err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+done:
+    patients_prepared_free(full);
+    return rc;
+}
+
 int patients_import_row(struct patient_import *imp, const json_t *row, int64_t rownum, struct err *e)
 {
-    json_t *changes = json_object();
-    char id[ID_LEN];
-    struct err re;
+    struct patient_prepared *pp = prepare_row(imp->db, imp->who, imp->configs, row, rownum);
 
-    if (changes == NULL)
+    int rc;
+
+    if (pp == NULL)
         return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-    err_clear(&re);
-    id_new(id);
-    if (!json_is_object(row)) {
-        err_set(&re, ERR_INVALID, "expected_object", "the row is not a record");
-    } else if (json_check_fields(row, patients_input_fields, &re) == 0
-               && changes_from_input(imp->db, imp->who, row, NULL, changes, imp->configs, &re) == 0
-               && identifiers_unique(imp->db, id, changes, &re) == 0) {
-        if (changelog_record(imp->db, &imp->tx, PATIENT_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
-            || store_fields(imp->db, id, changes, now_ms(), imp->configs, e) < 0
-            || audit_record_in(imp->db, &imp->audit, imp->who, "patient.create", "patient", id,
-                               json_string_value(json_object_get(changes, "site_id")), "ok", e) < 0) {
-            json_decref(changes);
-            return -1;      /* storage failure: the caller finishes, which rolls everything back */
-        }
-        imp->created++;
-    }
-    json_decref(changes);
-    if (re.kind != ERR_NONE) {
-        imp->failed++;
-        if (json_array_size(imp->errors) < 1000)
-            json_array_append_new(imp->errors, json_pack("{s:I,s:s,s:s,s:s}", "row", (json_int_t)rownum, "field",
-                                                         re.field, "code", re.code, "message", re.message));
-    }
-    return 0;
+    rc = patients_import_prepared(imp, pp, e);
+    patients_prepared_free(pp);
+    return rc;
 }
 
 json_t *patients_import_finish(struct patient_import *imp, int ok, struct err *e)
@@ -1668,6 +2971,10 @@ json_t *patients_import_finish(struct patient_import *imp, int ok, struct err *e
 
     json_decref(imp->configs);
     imp->configs = NULL;
+    if (ok && !(imp->failed > 0 && !imp->skip_bad) && term_batch_flush(imp->db, imp->batch, e) < 0)
+        ok = 0;
+    term_batch_free(imp->batch);
+    imp->batch = NULL;
     if (!ok || (imp->failed > 0 && !imp->skip_bad)) {
         db_rollback(imp->db);
         if (!ok) {

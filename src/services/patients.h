@@ -62,6 +62,7 @@ extern const struct json_field patients_input_fields[];
  * finish with ok = 0 (all rolled back, NULL returned).
  * The report: {"created":N,"skipped":M,"errors":[{"row":..,"field":..,"code":..,"message":..}]} (at most
  * 1000 errors listed). */
+struct term_batch;
 struct patient_import {
     struct db *db;
     const struct caller *who;
@@ -70,12 +71,27 @@ struct patient_import {
     struct audit_head audit;
     json_t *errors;
     json_t *configs;        /* registration config per site, read once per batch */
+    struct term_batch *batch;   /* search terms of the new rows, written sorted at the end */
     int64_t created, failed;
 };
 int patients_import_begin(struct patient_import *imp, struct db *db, const struct caller *who, int skip_bad,
                           struct err *e);
 int patients_import_row(struct patient_import *imp, const json_t *row, int64_t rownum, struct err *e);
 json_t *patients_import_finish(struct patient_import *imp, int ok, struct err *e);
+/* The same in two steps, so that another thread can validate and derive the rows (fold names, compute
+ * search terms, render the row) while the writer stores the rows before them:
+ *   configs = patients_import_configs(db, who)       once: the registration configs of the caller's sites
+ *   pp = patients_import_prepare(who, configs, row, n)   any thread; no database; NULL when out of memory
+ *   patients_import_prepared(imp, pp)                    the writer, in order (as import_row)
+ *   patients_prepared_free(pp)                           best by the thread that prepared it
+ * A row whose validation needs the database after all (a site the caller does not have) is validated by
+ * the writer. The configs object must not change while another thread prepares rows with it. */
+struct patient_prepared;
+json_t *patients_import_configs(struct db *db, const struct caller *who, struct err *e);
+struct patient_prepared *patients_import_prepare(const struct caller *who, const json_t *configs, const json_t *row,
+                                                 int64_t rownum);
+int patients_import_prepared(struct patient_import *imp, const struct patient_prepared *pp, struct err *e);
+void patients_prepared_free(struct patient_prepared *pp);
 /* All of the above for an array of rows numbered from first_row. */
 json_t *patients_import(struct db *db, const struct caller *who, const json_t *rows, int64_t first_row,
                         int skip_bad, struct err *e);
@@ -88,6 +104,11 @@ int patients_export(struct db *db, const struct caller *who, patients_export_cb 
 /* Apply flattened field values ({"given_name":..,"identifiers.unhcr":..,"custom.block":..}) to a record
  * and store it with its derived search data. Used by local writes and by replication. */
 int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);
+
+/* Make sure the search index is the one this version of the code writes: a database indexed by an older
+ * version is indexed again (once; minutes for a million patients). Inside the caller's write transaction,
+ * or in its own when none is open. Every write path calls it; call it at start-up to pay the cost there. */
+int patients_index_check(struct db *db, struct err *e);
 
 /* The site of a stored patient (for replication to peers restricted to some sites): 1 found, 0 not. */
 int patients_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e);

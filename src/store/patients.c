@@ -13,9 +13,9 @@ static const char *const text_cols[] = {
 static const char *const json_cols[] = { "other_names", "languages", "phones", "identifiers", "custom" };
 #define NTEXT (sizeof(text_cols) / sizeof(text_cols[0]))
 #define NJSON (sizeof(json_cols) / sizeof(json_cols[0]))
+_Static_assert(NTEXT == STORE_PATIENT_TEXT_COLS && NJSON == STORE_PATIENT_JSON_COLS, "patient_row columns");
 
-int store_patient_put(struct db *db, const json_t *p, const char *name_fold, int64_t created_at,
-                      int64_t updated_at, struct err *e)
+int store_patient_put_row(struct db *db, const struct patient_row *r, struct err *e)
 {
     static const char sql[] =
         "INSERT INTO patients (id, site_id, given_name, family_name, middle_name, name_original, sex, birth_date,"
@@ -32,36 +32,77 @@ int store_patient_put(struct db *db, const json_t *p, const char *name_fold, int
         " phones = excluded.phones, identifiers = excluded.identifiers, custom = excluded.custom,"
         " deleted = excluded.deleted, name_fold = excluded.name_fold, updated_at = excluded.updated_at";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    char *js[NJSON] = { NULL };
     const char *s;
     size_t i;
     int rc, col = 1;
-    json_t *v;
 
     if (st == NULL)
         return -1;
-    db_bind_text(st, col++, json_string_value(json_object_get(p, "id")));
+    db_bind_text(st, col++, r->id);
     for (i = 0; i < NTEXT; i++) {
-        s = json_string_value(json_object_get(p, text_cols[i]));
+        s = r->text[i];
         /* NOT NULL columns default to '' */
         if (s == NULL && i < 6)
             s = i == 5 ? "unknown" : "";
         db_bind_text(st, col++, s);
     }
-    for (i = 0; i < NJSON; i++) {
-        v = json_object_get(p, json_cols[i]);
-        js[i] = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        db_bind_text(st, col++, js[i] ? js[i] : (i < 3 ? "[]" : "{}"));
-    }
-    sqlite3_bind_int(st, col++, json_is_true(json_object_get(p, "deleted")));
-    db_bind_text(st, col++, name_fold);
-    sqlite3_bind_int64(st, col++, created_at);
-    sqlite3_bind_int64(st, col++, updated_at);
+    for (i = 0; i < NJSON; i++)
+        db_bind_text(st, col++, r->json[i] ? r->json[i] : (i < 3 ? "[]" : "{}"));
+    sqlite3_bind_int(st, col++, r->deleted);
+    db_bind_text(st, col++, r->name_fold);
+    sqlite3_bind_int64(st, col++, r->created_at);
+    sqlite3_bind_int64(st, col++, r->updated_at);
     rc = sqlite3_step(st);
     db_stmt_done(st);
-    for (i = 0; i < NJSON; i++)
-        free(js[i]);
     return rc == SQLITE_DONE ? 0 : db_fail(db, "put patient", e);
+}
+
+int store_patient_row_of(const json_t *p, struct patient_row *r)
+{
+    size_t i;
+    json_t *v;
+    int rc = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->id = json_string_value(json_object_get(p, "id"));
+    for (i = 0; i < NTEXT; i++)
+        r->text[i] = json_string_value(json_object_get(p, text_cols[i]));
+    for (i = 0; i < NJSON; i++) {
+        v = json_object_get(p, json_cols[i]);
+        r->json[i] = r->owned[i] = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        if (v && r->json[i] == NULL)
+            rc = -1;
+    }
+    r->deleted = json_is_true(json_object_get(p, "deleted"));
+    return rc;
+}
+
+void store_patient_row_free(struct patient_row *r)
+{
+    size_t i;
+
+    for (i = 0; i < NJSON; i++) {
+        free(r->owned[i]);
+        r->owned[i] = NULL;
+    }
+}
+
+int store_patient_put(struct db *db, const json_t *p, const char *name_fold, int64_t created_at,
+                      int64_t updated_at, struct err *e)
+{
+    struct patient_row r;
+    int rc;
+
+    if (store_patient_row_of(p, &r) < 0) {
+        store_patient_row_free(&r);
+        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    }
+    r.name_fold = name_fold;
+    r.created_at = created_at;
+    r.updated_at = updated_at;
+    rc = store_patient_put_row(db, &r, e);
+    store_patient_row_free(&r);
+    return rc;
 }
 
 int store_patient_get(struct db *db, const char *id, json_t **out, struct err *e)
@@ -183,6 +224,53 @@ static int scan_ids(struct db *db, sqlite3_stmt *st, store_id_cb cb, void *ctx, 
     return rc == SQLITE_DONE ? 0 : db_fail(db, what, e);
 }
 
+int store_patient_terms_insert(struct db *db, const char *const *terms, const char *const *ids, size_t n,
+                               struct err *e)
+{
+    static const char ins[] = "INSERT INTO patient_terms (term, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+    sqlite3_stmt *st;
+    size_t i;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    if ((st = db_stmt(db, ins, e)) == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        db_bind_text(st, 1, terms[i]);
+        db_bind_text(st, 2, ids[i]);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            db_stmt_done(st);
+            return db_fail(db, "insert patient term", e);
+        }
+    }
+    db_stmt_done(st);
+    return 0;
+}
+
+int store_patient_terms_clear(struct db *db, struct err *e)
+{
+    static const char sql[] = "DELETE FROM patient_terms";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+
+    return st == NULL ? -1 : db_step_done(db, st, "clear patient terms", e);
+}
+
+int store_patient_ids_after(struct db *db, const char *after, int64_t limit, store_id_cb cb, void *ctx,
+                            struct err *e)
+{
+    static const char sql[] = "SELECT id FROM patients WHERE id > $1 ORDER BY id LIMIT $2";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, after ? after : "");
+    sqlite3_bind_int64(st, 2, limit);
+    return scan_ids(db, st, cb, ctx, "list patient ids", e);
+}
+
 int store_patient_terms_scan(struct db *db, const char *lo, const char *hi, int64_t limit, store_id_cb cb,
                              void *ctx, struct err *e)
 {
@@ -207,6 +295,42 @@ int store_patient_terms_scan(struct db *db, const char *lo, const char *hi, int6
         sqlite3_bind_int64(st, 3, limit);
     }
     return scan_ids(db, st, cb, ctx, "scan patient terms", e);
+}
+
+int store_patient_term_first(struct db *db, const char *lo, const char *hi, char *out, size_t outlen, struct err *e)
+{
+    static const char sql[] = "SELECT term FROM patient_terms WHERE term >= $1 AND term < $2 LIMIT 1";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, lo);
+    db_bind_text(st, 2, hi);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        db_column_copy(st, 0, out, outlen);
+    db_stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "read patient term", e);
+}
+
+int store_patient_term_has(struct db *db, const char *term, const char *id, struct err *e)
+{
+    static const char sql[] = "SELECT 1 FROM patient_terms WHERE term = $1 AND patient_id = $2";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+    int rc;
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, term);
+    db_bind_text(st, 2, id);
+    rc = sqlite3_step(st);
+    db_stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(db, "find patient term", e);
 }
 
 int store_patient_terms_count(struct db *db, const char *lo, const char *hi, int64_t cap, int64_t *n, struct err *e)

@@ -2,13 +2,17 @@
  * tombstones, site scoping, identifiers, phones and birth dates, browsing and filters, CSV-style import,
  * export, registration fields, and search quality on the variant table tests/unit/name_variants.tsv
  * (the right person in the top 5 for >= 95 % of the pairs that are one person; different people not
- * offered as duplicates for >= 90 % of the pairs that are not). */
+ * offered as duplicates for >= 90 % of the pairs that are not); duplicates among hundreds of namesakes
+ * (the birth-year index, misspelt words), result pages, the rebuilt index, demo data. */
 #include "testutil.h"
+
+#include <sqlite3.h>
 
 #include "services/audit.h"
 #include "services/demo.h"
 #include "services/patients.h"
 #include "services/regfields.h"
+#include "store/sites.h"
 
 struct fixture {
     char *dir;
@@ -430,6 +434,188 @@ static void test_reads_are_audited(void **state)
     json_decref(p);
 }
 
+/* ---- duplicates among namesakes, pages, the index ---- */
+
+/* Register rows (a JSON array text made by the caller) in one import; fails the test when refused. */
+static void import_ok(struct fixture *f, json_t *rows)
+{
+    struct err e;
+    json_t *report;
+
+    err_clear(&e);
+    report = patients_import(f->db, &f->who, rows, 1, 0, &e);
+    if (report == NULL || e.kind != ERR_NONE)
+        fail_msg("import: %s", e.message);
+    json_decref(report);
+    json_decref(rows);
+}
+
+/* The place of patient id among the duplicate candidates for draft (a JSON text), or -1. */
+static int match_rank(struct fixture *f, const char *draft_text, const char *id)
+{
+    json_t *draft = json_loads(draft_text, 0, NULL), *out, *items;
+    struct err e;
+    size_t i;
+    int rank = -1;
+
+    assert_non_null(draft);
+    err_clear(&e);
+    out = patients_match(f->db, &f->who, draft, &e);
+    if (out == NULL)
+        fail_msg("match %s: %s", draft_text, e.message);
+    items = json_object_get(out, "items");
+    for (i = 0; i < json_array_size(items) && rank < 0; i++)
+        if (strcmp(json_string_value(json_object_get(json_object_get(json_array_get(items, i), "patient"), "id")), id)
+            == 0)
+            rank = (int)i;
+    json_decref(out);
+    json_decref(draft);
+    return rank;
+}
+
+static void test_duplicates_among_namesakes(void **state)
+{
+    struct fixture *f = *state;
+    json_t *target = create_ok(f, "{\"given_name\":\"Mohammed\",\"middle_name\":\"Karim\",\"family_name\":\"Hassan\","
+                                  "\"sex\":\"male\",\"birth_date\":\"1987-03-12\"}");
+    const char *id = json_string_value(json_object_get(target, "id"));
+    json_t *rows = json_array();
+    char date[16];
+    int i;
+
+    /* 400 namesakes registered after him, born over forty years, some with estimated dates: more than the
+     * newest holders of a key a check could read without the birth year */
+    for (i = 0; i < 400; i++) {
+        snprintf(date, sizeof(date), "%04d-%02d-%02d", 1960 + i % 40, 1 + i % 12, 1 + i % 28);
+        json_t *row = json_pack("{s:s,s:s,s:s,s:s}", "given_name", i % 3 ? "Mohammed" : "Muhammad", "family_name",
+                                "Hassan", "sex", "male", "birth_date", date);
+
+        if (i % 2)
+            json_object_set_new(row, "middle_name", json_string("Ali"));
+        if (i % 5 == 0)
+            json_object_set_new(row, "birth_precision", json_string("estimated"));
+        json_array_append_new(rows, row);
+    }
+    import_ok(f, rows);
+    /* the same person registered again: first */
+    assert_int_equal(match_rank(f, "{\"given_name\":\"Mohammed\",\"family_name\":\"Hassan\",\"sex\":\"male\","
+                                   "\"birth_date\":\"1987-03-12\"}", id), 0);
+    /* ... with a word misspelt so that its phonetic key changes ("Hassa": hs, not hsn) */
+    assert_int_equal(match_rank(f, "{\"given_name\":\"Mohammed\",\"family_name\":\"Hassa\",\"sex\":\"male\","
+                                   "\"birth_date\":\"1987-03-12\"}", id), 0);
+    /* ... with an estimated age that covers his birth date (and his father's name, which sets him apart
+     * from the fifty namesakes the estimate also allows) */
+    assert_int_equal(match_rank(f, "{\"given_name\":\"Mohammed\",\"middle_name\":\"Karim\",\"family_name\":\"Hassan\","
+                                   "\"sex\":\"male\",\"age_years\":39,\"age_on\":\"2026-06-01\"}", id), 0);
+    /* a birth date ten years off does not make him a candidate by name */
+    assert_int_equal(match_rank(f, "{\"given_name\":\"Mohammed\",\"family_name\":\"Hassan\",\"sex\":\"male\","
+                                   "\"birth_date\":\"1997-03-12\"}", id), -1);
+    json_decref(target);
+}
+
+static void test_search_pages_through_namesakes(void **state)
+{
+    struct fixture *f = *state;
+    struct patient_query q = { 0 };
+    json_t *rows = json_array(), *page, *seen = json_object();
+    const char *next;
+    char cursor[64] = "";
+    struct err e;
+    size_t i;
+    int pages = 0, n = 0;
+
+    for (i = 0; i < 12; i++)
+        json_array_append_new(rows, json_pack("{s:s,s:s}", "given_name", "Zaid", "family_name", "Yasin"));
+    json_array_append_new(rows, json_pack("{s:s,s:s}", "given_name", "Zayd", "family_name", "Yaseen"));
+    import_ok(f, rows);
+    /* a search stops once a page (and one more) of exact names is found: the next page reads on */
+    q.q = "zaid yasin";
+    q.limit = 5;
+    do {
+        err_clear(&e);
+        q.cursor = cursor[0] ? cursor : NULL;
+        page = patients_search(f->db, &f->who, &q, &e);
+        assert_non_null(page);
+        for (i = 0; i < json_array_size(json_object_get(page, "items")); i++, n++)
+            json_object_set_new(seen, json_string_value(json_object_get(json_array_get(json_object_get(page, "items"), i),
+                                                                        "id")), json_true());
+        next = json_string_value(json_object_get(page, "next"));
+        snprintf(cursor, sizeof(cursor), "%s", next ? next : "");
+        json_decref(page);
+        pages++;
+    } while (cursor[0] && pages < 10);
+    /* every namesake once, the other spelling too (last) */
+    assert_int_equal(n, 13);
+    assert_int_equal(json_object_size(seen), 13);
+    assert_int_equal(pages, 3);
+    json_decref(seen);
+}
+
+static void test_index_rebuilt_for_a_new_version(void **state)
+{
+    struct fixture *f = *state;
+    json_t *p = create_ok(f, "{\"given_name\":\"Rebuilt\",\"family_name\":\"Index\",\"identifiers\":{\"unhcr\":\"R-77\"}}");
+    char path[4096], version[16];
+    sqlite3 *raw;
+    json_t *hits;
+    struct err e;
+
+    /* as a database indexed by an older version: other terms, another version */
+    snprintf(path, sizeof(path), "%s/sanad.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "DELETE FROM patient_terms; INSERT INTO patient_terms VALUES ('k:old', 'x');"
+                                       "UPDATE meta SET value = '1' WHERE key = 'patient_index'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(raw);
+    /* the first use indexes every patient again */
+    hits = search(f, "rebuilt index", NULL, 5);
+    assert_int_equal(json_array_size(json_object_get(hits, "items")), 1);
+    json_decref(hits);
+    hits = search(f, "R-77", NULL, 5);
+    assert_int_equal(json_array_size(json_object_get(hits, "items")), 1);
+    json_decref(hits);
+    err_clear(&e);
+    assert_int_equal(store_meta_get(f->db, "patient_index", version, sizeof(version), &e), 1);
+    assert_string_not_equal(version, "1");
+    /* the identifier is taken again, found through the new index */
+    create_refused(f, "{\"given_name\":\"Other\",\"identifiers\":{\"unhcr\":\"r77\"}}", "identifier_taken", NULL);
+    json_decref(p);
+}
+
+static void test_demo_data_goes_through_the_change_log(void **state)
+{
+    struct fixture *f = *state;
+    struct audit_verdict v;
+    char path[4096];
+    sqlite3 *raw;
+    sqlite3_stmt *st;
+    struct err e;
+
+    err_clear(&e);
+    if (demo_add_patients(f->db, &f->who, f->who.sites[0], 700, 11, NULL, &e) < 0)
+        fail_msg("demo: %s", e.message);
+    snprintf(path, sizeof(path), "%s/sanad.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(raw, "SELECT (SELECT count(*) FROM patients),"
+                                             " (SELECT count(*) FROM changes WHERE tbl = 'patient'),"
+                                             " (SELECT count(*) FROM audit_log WHERE action = 'patient.create'),"
+                                             " (SELECT count(*) FROM patient_terms WHERE term >= 'd:' AND term < 'd;')",
+                                        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    /* each patient: one change, one audit entry, one brief in the index, like an API create */
+    assert_int_equal(sqlite3_column_int(st, 0), 700);
+    assert_int_equal(sqlite3_column_int(st, 1), 700);
+    assert_int_equal(sqlite3_column_int(st, 2), 700);
+    assert_int_equal(sqlite3_column_int(st, 3), 700);
+    sqlite3_finalize(st);
+    sqlite3_close(raw);
+    assert_int_equal(audit_verify(f->db, &v, &e), 0);
+    /* the same seed makes the same people: their identifiers are refused */
+    err_clear(&e);
+    assert_int_equal(demo_add_patients(f->db, &f->who, f->who.sites[0], 10, 11, NULL, &e), -1);
+    assert_string_equal(e.code, "identifier_taken");
+}
+
 /* ---- search quality on the variant table ---- */
 
 struct pair {
@@ -588,6 +774,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_export_sees_live_patients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registration_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_are_audited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicates_among_namesakes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_pages_through_namesakes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_rebuilt_for_a_new_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_demo_data_goes_through_the_change_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_search_quality_on_variant_table, setup, teardown),
     };
 
