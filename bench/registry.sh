@@ -30,6 +30,7 @@ TARGET_MATCH_P95_MS=20
 TARGET_RECALL=95
 TARGET_RSS_MB=64
 TARGET_DEMO_S=120       # sanad demo --patients 1000000, wall
+TARGET_MATCH_FOUND5=95  # % of duplicate drafts with their source patient in the first 5
 
 die() { echo "registry bench: $*" >&2; exit 1; }
 
@@ -276,6 +277,7 @@ S=$out/summary.txt
 awk -v n="$N" -v demo_s="$demo_s" -v demo_cpu="${demo_cpu:-}" -v bytes="$bytes_per" -v t_reg="$TARGET_DEMO_S" \
     -v sp50="$(get search_p50 "$S")" -v sp95="$(get search_p95 "$S")" -v sp99="$(get search_p99 "$S")" \
     -v sfound="$(get search_found "$S")" -v ssame="$(get search_same "$S")" -v mfound="$(get match_found "$S")" \
+    -v mfound5="$(get match_found5 "$S")" -v t_m5="$TARGET_MATCH_FOUND5" \
     -v lp50="$(get like_p50 "$S")" -v lp95="$(get like_p95 "$S")" -v lp99="$(get like_p99 "$S")" \
     -v lfound="$(get like_found "$S")" -v lsame="$(get like_same "$S")" \
     -v mp50="$(get match_p50 "$S")" -v mp95="$(get match_p95 "$S")" -v mp99="$(get match_p99 "$S")" \
@@ -311,6 +313,9 @@ awk -v n="$N" -v demo_s="$demo_s" -v demo_cpu="${demo_cpu:-}" -v bytes="$bytes_p
             row("found@5 Sanad %", sprintf("%.1f", sfound), "-", "")
             row("same-name@5 Sanad %", sprintf("%.1f", ssame), "-", "")
         }
+        if (mfound5 != "")
+            row("duplicate check: source found@5 %", sprintf("%.1f", mfound5), ">= " t_m5,
+                sprintf("%.2f %s", mfound5 / t_m5, ok(mfound5 >= t_m5)))
         if (mfound != "")
             row("duplicate check: source found@10 %", sprintf("%.1f", mfound), "-", "")
         if (mp95 != "") {

@@ -428,7 +428,8 @@ def cmd_report(a):
     if match:
         mm = [r[2] for r in match]
         summary.update(match_p50=pct(mm, 50), match_p95=pct(mm, 95), match_p99=pct(mm, 99), match_max=max(mm),
-                       match_found=100 * sum(r[4] for r in match) / len(match))
+                       match_found=100 * sum(r[4] for r in match) / len(match),
+                       match_found5=100 * sum(r[3] for r in match) / len(match))
     with open(os.path.join(a.out_dir, "summary.txt"), "w") as f:
         for k in sorted(summary):
             f.write("%s %.3f\n" % (k, summary[k]))

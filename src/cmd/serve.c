@@ -17,6 +17,7 @@
 #include "http/server.h"
 #include "services/appointments.h"
 #include "services/forms.h"
+#include "services/patients.h"
 #include "services/peers.h"
 #include "services/sync.h"
 #include "store/db.h"
@@ -375,6 +376,9 @@ int cmd_serve(int argc, char **argv)
     rc = peers_serve_init(db, o.data_dir, &e);
     if (rc == 0)
         rc = forms_seed_builtin(db, &e);    /* forms a newer binary ships */
+    if (rc == 0)
+        rc = patients_index_check(db, &e);  /* a search index built by an older binary: rebuilt now, not at
+                                             * the first search */
     if (rc == 0)
         sweep_missed(db);                   /* appointments missed while the node was down */
     db_close(db);
