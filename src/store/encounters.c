@@ -67,33 +67,6 @@ static json_t *encounter_read(sqlite3_stmt *st)
     return o;
 }
 
-/* Step st, handing each row (built by read) to cb, or to *one for a single-row lookup. Resets st. */
-static int rows_each(struct db *db, sqlite3_stmt *st, json_t *(*read)(sqlite3_stmt *), store_json_cb cb, void *ctx,
-                     json_t **one, const char *what, struct err *e)
-{
-    int rc, stop = 0, found = 0;
-    json_t *row;
-
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((row = read(st)) == NULL) {
-            db_stmt_done(st);
-            return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-        }
-        found = 1;
-        if (one) {
-            *one = row;
-            stop = 1;
-            break;
-        }
-        stop = cb(row, ctx);
-        json_decref(row);
-    }
-    db_stmt_done(st);
-    if (!stop && rc != SQLITE_DONE)
-        return db_fail(db, what, e);
-    return found;
-}
-
 int store_encounter_get(struct db *db, const char *id, json_t **out, struct err *e)
 {
     static const char sql[] = "SELECT " ENCOUNTER_COLS " FROM encounters WHERE id = $1";
@@ -103,7 +76,7 @@ int store_encounter_get(struct db *db, const char *id, json_t **out, struct err 
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, id);
-    return rows_each(db, st, encounter_read, NULL, NULL, out, "get encounter", e);
+    return db_rows_json(db, st, encounter_read, NULL, NULL, out, "get encounter", e);
 }
 
 int store_encounter_list(struct db *db, const char *patient_id, const char *after, int64_t limit,
@@ -124,7 +97,7 @@ int store_encounter_list(struct db *db, const char *patient_id, const char *afte
     sqlite3_bind_int64(st, 2, limit);
     if (after)
         db_bind_text(st, 3, after);
-    return rows_each(db, st, encounter_read, cb, ctx, NULL, "list encounters", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, encounter_read, cb, ctx, NULL, "list encounters", e) < 0 ? -1 : 0;
 }
 
 int store_patients_without_encounters(struct db *db, const char *sites_json, int (*cb)(const char *id, void *ctx),
@@ -247,7 +220,7 @@ int store_entry_get(struct db *db, const char *id, json_t **out, struct err *e)
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, id);
-    return rows_each(db, st, entry_read, NULL, NULL, out, "get entry", e);
+    return db_rows_json(db, st, entry_read, NULL, NULL, out, "get entry", e);
 }
 
 int store_entry_list_encounter(struct db *db, const char *encounter_id, store_json_cb cb, void *ctx, struct err *e)
@@ -258,7 +231,7 @@ int store_entry_list_encounter(struct db *db, const char *encounter_id, store_js
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, encounter_id);
-    return rows_each(db, st, entry_read, cb, ctx, NULL, "list entries", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, entry_read, cb, ctx, NULL, "list entries", e) < 0 ? -1 : 0;
 }
 
 int store_entry_list_sites(struct db *db, const char *sites_json, const char *after, int64_t limit,
@@ -274,7 +247,7 @@ int store_entry_list_sites(struct db *db, const char *sites_json, const char *af
     db_bind_text(st, 1, sites_json);
     db_bind_text(st, 2, after ? after : "");
     sqlite3_bind_int64(st, 3, limit);
-    return rows_each(db, st, entry_read, cb, ctx, NULL, "list entries of sites", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, entry_read, cb, ctx, NULL, "list entries of sites", e) < 0 ? -1 : 0;
 }
 
 int store_entry_list_patient(struct db *db, const char *patient_id, const char *after, int64_t limit,
@@ -292,5 +265,5 @@ int store_entry_list_patient(struct db *db, const char *patient_id, const char *
     sqlite3_bind_int64(st, 2, limit);
     if (after)
         db_bind_text(st, 3, after);
-    return rows_each(db, st, entry_read, cb, ctx, NULL, "list patient entries", e) < 0 ? -1 : 0;
+    return db_rows_json(db, st, entry_read, cb, ctx, NULL, "list patient entries", e) < 0 ? -1 : 0;
 }
