@@ -112,7 +112,7 @@ enum value_type {
     V_ACKNOWLEDGE, V_IMAGE, V_FILE,
 };
 
-enum memo { MEMO_TODO, MEMO_BUSY, MEMO_DONE, MEMO_FAILED };
+enum memo { MEMO_PENDING, MEMO_BUSY, MEMO_DONE, MEMO_FAILED };
 
 struct node;
 
@@ -2214,7 +2214,7 @@ static struct node *calculation_tree(struct converter *c, struct entry *e)
     const struct sheet *s = &c->sheets[SHEET_SURVEY];
     const char *src;
 
-    if (e->calc_state == MEMO_TODO) {
+    if (e->calc_state == MEMO_PENDING) {
         e->calc_state = MEMO_FAILED;
         if ((src = cell(s, e->row, R_CALCULATION)) == NULL)
             problem_add(c, 0, SHEET_SURVEY, e->row->number, column_header(s, R_CALCULATION, "calculation"),
@@ -2231,7 +2231,7 @@ static struct node *relevant_own(struct converter *c, struct entry *e, int *fail
     const struct sheet *s = &c->sheets[SHEET_SURVEY];
     const char *src;
 
-    if (e->relevant_state == MEMO_TODO) {
+    if (e->relevant_state == MEMO_PENDING) {
         e->relevant_state = MEMO_DONE;
         if ((src = cell(s, e->row, R_RELEVANT)) != NULL
             && (e->relevant = expression_parse(c, e, column_header(s, R_RELEVANT, "relevant"), src, 0)) == NULL)
