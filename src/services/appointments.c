@@ -614,11 +614,5 @@ int appointments_check_fields(const json_t *fields, struct err *e)
 
 int appointments_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e)
 {
-    json_t *rec = NULL;
-    int found = store_appointment_get(db, id, &rec, e);
-
-    if (found > 0)
-        snprintf(site, ID_LEN, "%s", json_string_value(json_object_get(rec, "site_id")));
-    json_decref(rec);
-    return found;
+    return clinical_site_of(db, store_appointment_get, id, site, e);
 }

@@ -898,11 +898,5 @@ bad:
 
 int chart_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e)
 {
-    json_t *item = NULL;
-    int found = store_chart_get(db, id, &item, e);
-
-    if (found > 0)
-        snprintf(site, ID_LEN, "%s", json_string_value(json_object_get(item, "site_id")));
-    json_decref(item);
-    return found;
+    return clinical_site_of(db, store_chart_get, id, site, e);
 }

@@ -12,6 +12,7 @@
 #include "services/audit.h"
 #include "services/changelog.h"
 #include "services/documents.h"
+#include "services/encounters.h"
 #include "store/blobs.h"
 #include "store/documents.h"
 #include "store/encounters.h"
@@ -573,11 +574,5 @@ int documents_check_fields(const json_t *fields, struct err *e)
 
 int documents_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e)
 {
-    json_t *row = NULL;
-    int found = store_document_get(db, id, &row, e);
-
-    if (found > 0)
-        snprintf(site, ID_LEN, "%s", json_string_value(json_object_get(row, "site_id")));
-    json_decref(row);
-    return found;
+    return clinical_site_of(db, store_document_get, id, site, e);
 }

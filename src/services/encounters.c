@@ -793,15 +793,21 @@ int encounters_check_fields(const json_t *fields, struct err *e)
     return 0;
 }
 
-int encounters_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e)
+int clinical_site_of(struct db *db, int (*get)(struct db *db, const char *id, json_t **out, struct err *e),
+                     const char *id, char site[ID_LEN], struct err *e)
 {
-    json_t *enc = NULL;
-    int found = store_encounter_get(db, id, &enc, e);
+    json_t *rec = NULL;
+    int found = get(db, id, &rec, e);
 
     if (found > 0)
-        snprintf(site, ID_LEN, "%s", json_string_value(json_object_get(enc, "site_id")));
-    json_decref(enc);
+        snprintf(site, ID_LEN, "%s", json_string_value(json_object_get(rec, "site_id")));
+    json_decref(rec);
     return found;
+}
+
+int encounters_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e)
+{
+    return clinical_site_of(db, store_encounter_get, id, site, e);
 }
 
 int entries_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
@@ -840,11 +846,5 @@ int entries_check_fields(const json_t *fields, struct err *e)
 
 int entries_site_of(struct db *db, const char *id, char site[ID_LEN], struct err *e)
 {
-    json_t *row = NULL;
-    int found = store_entry_get(db, id, &row, e);
-
-    if (found > 0)
-        snprintf(site, ID_LEN, "%s", json_string_value(json_object_get(row, "site_id")));
-    json_decref(row);
-    return found;
+    return clinical_site_of(db, store_entry_get, id, site, e);
 }

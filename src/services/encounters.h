@@ -86,6 +86,10 @@ struct patient_brief;
 int clinical_patient_visible(struct db *db, const struct caller *who, const char *id, struct patient_brief *p,
                              struct err *e);
 int clinical_record_visible(struct db *db, const struct caller *who, const json_t *rec);
+/* The site_id of a stored clinical record read with get (for replication to peers restricted to some
+ * sites): 1 found (site filled), 0 not found, -1 on failure. */
+int clinical_site_of(struct db *db, int (*get)(struct db *db, const char *id, json_t **out, struct err *e),
+                     const char *id, char site[ID_LEN], struct err *e);
 
 /* Replication of encounters and entries (tables "encounter" and "entry"). */
 int encounters_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);

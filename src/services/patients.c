@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/date.h"
 #include "core/id.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -95,26 +96,6 @@ void patients_normalise_identifier(const char *in, char *out, size_t outlen)
 
 /* ---- birth dates ---- */
 
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-
-    return m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) ? 29 : mdays[m - 1];
-}
-
 static void today(int *y, int *m, int *d)
 {
     time_t t = time(NULL);
@@ -143,7 +124,7 @@ static int parse_partial_date(const char *s, int *y, int *m, int *d, const char 
     else
         return -1;
     if (!isdigit((unsigned char)s[0]) || *y < 1880 || *y > 2200 || *m < 1 || *m > 12 || *d < 1
-        || *d > days_in_month(*y, *m))
+        || *d > date_days_in_month(*y, *m))
         return -1;
     return 0;
 }
@@ -157,16 +138,16 @@ static int birth_interval(const char *date, const char *precision, int64_t *lo, 
     if (date == NULL || !*date || parse_partial_date(date, &y, &m, &d, &p) < 0)
         return -1;
     if (precision && strcmp(precision, "year") == 0) {
-        *lo = days_from_civil(y, 1, 1);
-        *hi = days_from_civil(y, 12, 31);
+        *lo = date_days_from_civil(y, 1, 1);
+        *hi = date_days_from_civil(y, 12, 31);
     } else if (precision && strcmp(precision, "month") == 0) {
-        *lo = days_from_civil(y, m, 1);
-        *hi = days_from_civil(y, m, days_in_month(y, m));
+        *lo = date_days_from_civil(y, m, 1);
+        *hi = date_days_from_civil(y, m, date_days_in_month(y, m));
     } else if (precision && strcmp(precision, "estimated") == 0) {
-        *lo = days_from_civil(y, m, d) - 2 * 366;   /* an age told at a border is often a year or two off */
-        *hi = days_from_civil(y, m, d) + 2 * 366;
+        *lo = date_days_from_civil(y, m, d) - 2 * 366;   /* an age told at a border is often a year or two off */
+        *hi = date_days_from_civil(y, m, d) + 2 * 366;
     } else {
-        *lo = *hi = days_from_civil(y, m, d);
+        *lo = *hi = date_days_from_civil(y, m, d);
     }
     return 0;
 }
@@ -234,14 +215,14 @@ static int birth_from_input(const json_t *input, json_t *changes, struct err *e)
         }
         y = ty - (int)json_integer_value(age);
         m = tm;
-        d = td > days_in_month(y, m) ? days_in_month(y, m) : td;
+        d = td > date_days_in_month(y, m) ? date_days_in_month(y, m) : td;
         prec = "estimated";
     } else {
         if (prec_in)
             return err_set(e, ERR_INVALID, "invalid_precision", "birth_precision needs a birth_date");
         return 0;
     }
-    if (days_from_civil(y, m, d) > days_from_civil(ty, tm, td))
+    if (date_days_from_civil(y, m, d) > date_days_from_civil(ty, tm, td))
         return err_set(e, ERR_INVALID, "invalid_date", "the birth date is in the future");
     snprintf(date, sizeof(date), "%04d-%02d-%02d", y, m, d);
     json_object_set_new(changes, "birth_date", json_string(date));
