@@ -381,12 +381,16 @@ int cmd_serve(int argc, char **argv)
                                              * the first search */
     if (rc == 0)
         sweep_missed(db);                   /* appointments missed while the node was down */
-    db_close(db);
-    if (rc < 0)
+    /* the WAL is checkpointed by a thread of its own, not by the request whose commit fills it */
+    if (rc < 0 || (rc = db_checkpointer_start(db, 1000, &e)) < 0) {
+        db_close(db);
         return cmd_fail(&e);
+    }
     sweeper.dir = o.data_dir;
     if (sweeper_start(&sweeper) < 0) {
         err_set(&e, ERR_INTERNAL, "thread", "cannot start the appointments thread");
+        db_checkpointer_stop();
+        db_close(db);
         return cmd_fail(&e);
     }
     if (every_ms) {
@@ -400,6 +404,8 @@ int cmd_serve(int argc, char **argv)
         syncer.client.insecure = insecure;
         if (syncer_start(&syncer) < 0) {
             sweeper_stop(&sweeper);
+            db_checkpointer_stop();
+            db_close(db);
             err_set(&e, ERR_INTERNAL, "thread", "cannot start the sync thread");
             return cmd_fail(&e);
         }
@@ -408,5 +414,7 @@ int cmd_serve(int argc, char **argv)
     if (every_ms)
         syncer_stop(&syncer);
     sweeper_stop(&sweeper);
+    db_checkpointer_stop();
+    db_close(db);
     return rc == 0 ? 0 : cmd_fail(&e);
 }

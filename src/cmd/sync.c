@@ -131,9 +131,9 @@ int cmd_sync(int argc, char **argv)
         cmd_fail(&e);
         goto done;
     }
-    /* a WAL of up to 40 MB before a checkpoint, so that a small sync checkpoints once, on closing (the
-     * session sets the page cache it needs) */
-    if (store_sync_checkpoint_every(db, 10000, &e) < 0) {
+    /* the WAL is checkpointed beside the batches being applied, every 16 MB; a small sync checkpoints
+     * once, on closing (the session sets the page cache it needs) */
+    if (db_checkpointer_start(db, 4096, &e) < 0) {
         cmd_fail(&e);
         goto done;
     }
@@ -169,6 +169,7 @@ int cmd_sync(int argc, char **argv)
 done:
     if (rows != &one)
         free(rows);
+    db_checkpointer_stop();
     db_close(db);
     if (warming)
         pthread_join(warm, NULL);

@@ -817,6 +817,33 @@ int patients_index_check(struct db *db, struct err *e)
     return own ? db_commit(db, e) : 0;
 }
 
+/* ---- many patients stored in one transaction (a sync batch) ---- */
+
+/* The terms of the patients a sync batch adds, written sorted at its end: a patient's terms scatter over
+ * the whole index, and written patient by patient they cost more than the rest of the patient. */
+static __thread struct term_batch *apply_terms;
+
+void patients_apply_begin(void)
+{
+    term_batch_free(apply_terms);
+    apply_terms = term_batch_new();     /* (NULL when out of memory: each patient is written alone) */
+}
+
+int patients_apply_end(struct db *db, struct err *e)
+{
+    int rc = term_batch_flush(db, apply_terms, e);
+
+    term_batch_free(apply_terms);
+    apply_terms = NULL;
+    return rc;
+}
+
+void patients_apply_abort(void)
+{
+    term_batch_free(apply_terms);
+    apply_terms = NULL;
+}
+
 int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
 {
     char terms[TERMS_MAX][TERM_LEN], old_terms[TERMS_MAX][TERM_LEN], brief[BRIEF_TERM_MAX], old_brief[BRIEF_TERM_MAX];
@@ -825,7 +852,7 @@ int patients_store_fields(struct db *db, const char *id, const json_t *fields, i
     json_t *p = NULL, *v;
     const char *field;
     int64_t created = at;
-    size_t n, nold = 0;
+    size_t n, nold = 0, i;
     int found, rc = -1;
 
     if (patients_index_check(db, e) < 0 || (found = store_patient_get(db, id, &p, e)) < 0)
@@ -833,6 +860,9 @@ int patients_store_fields(struct db *db, const char *id, const json_t *fields, i
     if (!found) {
         p = json_pack("{s:s}", "id", id);
     } else {
+        /* the terms it replaces may wait in the batch: written first, they are found and removed */
+        if (term_batch_flush(db, apply_terms, e) < 0)
+            goto done;
         created = json_integer_value(json_object_get(p, "created_at"));
         /* the index holds exactly the terms of the stored record: recompute them to remove them */
         nold = record_index(db, p, NULL, 1, old_fold, old_terms, old_brief, optr, e);
@@ -846,8 +876,17 @@ int patients_store_fields(struct db *db, const char *id, const json_t *fields, i
         goto done;
     }
     n = record_index(db, p, NULL, 0, name_fold, terms, brief, tptr, e);
-    if (n == (size_t)-1 || store_patient_put(db, p, name_fold, created, at, e) < 0
-        || store_patient_terms_set(db, id, optr, nold, tptr, n, e) < 0)
+    if (n == (size_t)-1 || store_patient_put(db, p, name_fold, created, at, e) < 0)
+        goto done;
+    if (!found && apply_terms) {
+        for (i = 0; i < n; i++)
+            if (term_batch_add(apply_terms, tptr[i], id) < 0) {
+                err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+                goto done;
+            }
+        if (apply_terms->n >= TERM_BATCH_FLUSH / 4 && term_batch_flush(db, apply_terms, e) < 0)
+            goto done;
+    } else if (store_patient_terms_set(db, id, optr, nold, tptr, n, e) < 0)
         goto done;
     rc = 0;
 done:

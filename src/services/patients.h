@@ -105,6 +105,13 @@ int patients_export(struct db *db, const struct caller *who, patients_export_cb 
  * and store it with its derived search data. Used by local writes and by replication. */
 int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e);
 
+/* Many patients stored in one transaction (a sync batch): between begin and end, the search terms of the
+ * patients patients_store_fields adds on this thread are written sorted, at end (before the commit);
+ * abort drops them with the transaction. */
+void patients_apply_begin(void);
+int patients_apply_end(struct db *db, struct err *e);
+void patients_apply_abort(void);
+
 /* Make sure the search index is the one this version of the code writes: a database indexed by an older
  * version is indexed again (once; minutes for a million patients). Inside the caller's write transaction,
  * or in its own when none is open. Every write path calls it; call it at start-up to pay the cost there. */

@@ -10,6 +10,7 @@
 
 #include "core/hlc.h"
 #include "core/id.h"
+#include "core/jsonmem.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "services/appointments.h"
@@ -418,6 +419,9 @@ struct batch {
     int parse_failed;           /* change `parsed` is malformed, or its table refuses it: */
     struct err parse_err;       /* why */
     int applied;                /* the applier is done with the changes (or gave up): free them */
+    /* the changes' fields and base, all allocated here by the thread parsing them (core/jsonmem.h):
+     * freeing tens of thousands of small trees one by one costs about as much as applying them */
+    struct json_region region;
 };
 
 static void batch_free(struct batch *b)
@@ -433,10 +437,9 @@ static void batch_free(struct batch *b)
         pthread_mutex_destroy(&b->lock);
         pthread_cond_destroy(&b->cond);
     }
-    for (i = 0; i < b->n; i++) {
-        json_decref(b->changes[i].fields);
-        json_decref(b->changes[i].base);
-    }
+    for (i = 0; i < b->n; i++)
+        b->changes[i].fields = b->changes[i].base = NULL;
+    json_region_free(&b->region);
     free(b->changes);
     json_decref(b->head);
     free(b->text);
@@ -971,31 +974,33 @@ static json_t *text_parse_object(const char *text, size_t len, const char *membe
 /* Parse and check change i's fields and base (their text and extent found by change_scan), and whether
  * its table accepts the fields (a pure check, done here rather than by the thread that applies). 0, or -1
  * with *e set. */
-static int change_parse_objects(struct batch_change *c, size_t i, struct err *e)
+static int change_parse_objects(struct batch_change *c, size_t i, struct json_region *region, struct err *e)
 {
     const struct sync_table *t = table_find(c->tbl);
+    struct json_region *prev = json_region_use(region);
     const char *key;
     json_t *v;
 
+    /* (only the values read here come from the region: a check may make and free values of its own) */
     c->fields = text_parse_object(c->fields_text, c->fields_len, t ? t->text_member : NULL, &c->member_text,
                                   &c->member_len);
+    if (!(c->base_len == 2 && c->base_text[1] == '}'))
+        c->base = text_parse_object(c->base_text, c->base_len, NULL, NULL, NULL);
+    json_region_use(prev);
     if (!json_is_object(c->fields) || json_object_size(c->fields) == 0)
         goto malformed;
     json_object_foreach(c->fields, key, v)
         if (strlen(key) > 80)
             goto malformed;
     if (!(c->base_len == 2 && c->base_text[1] == '}')) {
-        c->base = text_parse_object(c->base_text, c->base_len, NULL, NULL, NULL);
         if (!json_is_object(c->base))
             goto malformed;
         json_object_foreach(c->base, key, v)
             if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 0))
                 || !id_valid(json_string_value(json_array_get(v, 1))) || json_object_get(c->fields, key) == NULL)
                 goto malformed;
-        if (json_object_size(c->base) == 0) {
-            json_decref(c->base);
-            c->base = NULL;
-        }
+        if (json_object_size(c->base) == 0)
+            c->base = NULL;     /* (released with the region) */
     }
     /* (a table this node does not know is kept and passed on unchecked: a newer node's) */
     return t && t->check ? t->check(c->fields, e) : 0;
@@ -1101,7 +1106,7 @@ static void *batch_parse_thread(void *arg)
 
     err_clear(&e);
     for (i = 0; i < b->n && rc == 0 && !stop; i++) {
-        rc = change_parse_objects(&b->changes[i], i, &e);
+        rc = change_parse_objects(&b->changes[i], i, &b->region, &e);
         pthread_mutex_lock(&b->lock);
         if (rc < 0) {
             b->parse_failed = 1;
@@ -1116,11 +1121,9 @@ static void *batch_parse_thread(void *arg)
     while (!b->applied)
         pthread_cond_wait(&b->cond, &b->lock);
     pthread_mutex_unlock(&b->lock);
-    for (i = 0; i < b->n; i++) {
-        json_decref(b->changes[i].fields);
-        json_decref(b->changes[i].base);
+    for (i = 0; i < b->n; i++)
         b->changes[i].fields = b->changes[i].base = NULL;
-    }
+    json_region_free(&b->region);
     return NULL;
 }
 
@@ -1141,7 +1144,7 @@ static int changes_parse(struct batch *b, int helper, struct err *e)
         pthread_cond_destroy(&b->cond);
     }
     for (i = 0; i < b->n; i++)
-        if (change_parse_objects(&b->changes[i], i, e) < 0)
+        if (change_parse_objects(&b->changes[i], i, &b->region, e) < 0)
             return -1;
     b->parsed = b->n;
     return 0;
@@ -1573,10 +1576,15 @@ static int batch_apply_decoded(struct db *db, struct batch *b, const char *from_
     ax.db = db;
     if ((ax.index = json_object()) == NULL)
         return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-    if (db_begin_write(db, e) < 0) {
+    /* A pulled batch commits without waiting for the disk (WAL, synchronous=NORMAL): a power cut may
+     * take back the last batches, but never half of one, and their cursor goes back with them, so they
+     * are pulled again from the peer, which still holds them. A local write committed after them makes
+     * them durable with it. A pushed batch is acknowledged to its sender, so it waits for the disk. */
+    if ((pull_peer ? db_begin_write_relaxed(db, e) : db_begin_write(db, e)) < 0) {
         apply_ctx_free(&ax);
         return -1;
     }
+    patients_apply_begin();
     if (changelog_node_id(db, self, e) < 0)
         goto fail;
     {
@@ -1625,7 +1633,7 @@ static int batch_apply_decoded(struct db *db, struct batch *b, const char *from_
             max_hlc = c->hlc;
     }
     batch_changes_done(b);
-    if (origins_save(&ax, e) < 0)
+    if (patients_apply_end(db, e) < 0 || origins_save(&ax, e) < 0)
         goto fail;
     if (max_hlc) {
         /* later local writes must be stamped after everything seen, even across a restart */
@@ -1654,6 +1662,7 @@ static int batch_apply_decoded(struct db *db, struct batch *b, const char *from_
     return 0;
 fail:
     db_rollback(db);
+    patients_apply_abort();
     apply_ctx_free(&ax);
     memset(r, 0, sizeof(*r));
     return -1;

@@ -1,4 +1,5 @@
 /* db.c — opening the database, statement cache, transactions and versioned migrations. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,12 +270,135 @@ static int db_migrate(struct db *db, struct err *e)
     return db_commit(db, e);
 }
 
+/* ---- the WAL checkpointed beside the writers ----
+ *
+ * SQLite checkpoints on the commit that finds the WAL over its threshold: that writer then also copies
+ * the WAL into the database file and waits for the disk. With a checkpointer running, a commit over the
+ * threshold only wakes its thread, which checkpoints (PASSIVE: never blocking a reader or the writer)
+ * through a connection of its own while the writers go on. A WAL cannot restart while writes follow one
+ * another without a pause, so a committing writer that finds it over WAL_CAP_PAGES checkpoints it to the
+ * end itself. One checkpointer a process, for the one database it serves. */
+
+#define WAL_CAP_PAGES 32768     /* 128 MiB of 4 KiB pages */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t thread;
+    int running, stop, pending, pages;
+    sqlite3 *conn;
+    char path[4096];
+} ckpt = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+
+static void *ckpt_thread(void *arg)
+{
+    int log_frames, done_frames;
+
+    (void)arg;
+    pthread_mutex_lock(&ckpt.lock);
+    for (;;) {
+        while (!ckpt.pending && !ckpt.stop)
+            pthread_cond_wait(&ckpt.cond, &ckpt.lock);
+        if (ckpt.stop)
+            break;
+        ckpt.pending = 0;
+        pthread_mutex_unlock(&ckpt.lock);
+        if (sqlite3_wal_checkpoint_v2(ckpt.conn, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done_frames)
+            != SQLITE_OK)
+            log_warn("store: background checkpoint: %s", sqlite3_errmsg(ckpt.conn));
+        pthread_mutex_lock(&ckpt.lock);
+    }
+    pthread_mutex_unlock(&ckpt.lock);
+    return NULL;
+}
+
+/* Called by SQLite after each commit of a connection of the database, with the WAL's size in pages. */
+static int ckpt_hook(void *arg, sqlite3 *conn, const char *name, int pages)
+{
+    int running;
+
+    (void)arg;
+    pthread_mutex_lock(&ckpt.lock);
+    running = ckpt.running;
+    if (running && pages >= ckpt.pages) {
+        ckpt.pending = 1;
+        pthread_cond_signal(&ckpt.cond);
+    }
+    pthread_mutex_unlock(&ckpt.lock);
+    if (!running ? pages >= 1000 : pages >= WAL_CAP_PAGES)
+        sqlite3_wal_checkpoint_v2(conn, name, running ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
+                                  NULL, NULL);
+    return SQLITE_OK;
+}
+
+int db_checkpointer_start(struct db *db, int pages, struct err *e)
+{
+    const char *path = sqlite3_db_filename(db->conn, "main");
+    sqlite3 *conn = NULL;
+
+    if (ckpt.running)
+        return err_set(e, ERR_INTERNAL, "checkpointer_running", "a checkpointer already runs");
+    if (path == NULL || strlen(path) >= sizeof(ckpt.path))
+        return err_set(e, ERR_INTERNAL, "storage_error", "the database has no file name");
+    if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK
+        || sqlite3_exec(conn, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK) {
+        err_set(e, ERR_INTERNAL, "storage_error", "cannot open the database for checkpoints: %s",
+                conn ? sqlite3_errmsg(conn) : "out of memory");
+        sqlite3_close(conn);
+        return -1;
+    }
+    sqlite3_busy_timeout(conn, 10000);
+    pthread_mutex_lock(&ckpt.lock);
+    ckpt.conn = conn;
+    ckpt.pages = pages > 0 ? pages : 1000;
+    ckpt.stop = ckpt.pending = 0;
+    snprintf(ckpt.path, sizeof(ckpt.path), "%s", path);
+    if (pthread_create(&ckpt.thread, NULL, ckpt_thread, NULL) != 0) {
+        pthread_mutex_unlock(&ckpt.lock);
+        sqlite3_close(conn);
+        return err_set(e, ERR_INTERNAL, "thread_failed", "cannot start the checkpoint thread");
+    }
+    ckpt.running = 1;
+    pthread_mutex_unlock(&ckpt.lock);
+    sqlite3_wal_hook(db->conn, ckpt_hook, NULL);
+    return 0;
+}
+
+void db_checkpointer_stop(void)
+{
+    pthread_mutex_lock(&ckpt.lock);
+    if (!ckpt.running) {
+        pthread_mutex_unlock(&ckpt.lock);
+        return;
+    }
+    ckpt.stop = 1;
+    pthread_cond_signal(&ckpt.cond);
+    pthread_mutex_unlock(&ckpt.lock);
+    pthread_join(ckpt.thread, NULL);
+    pthread_mutex_lock(&ckpt.lock);
+    ckpt.running = 0;
+    sqlite3_close(ckpt.conn);
+    ckpt.conn = NULL;
+    pthread_mutex_unlock(&ckpt.lock);
+    /* (connections still open checkpoint on their own commits again: ckpt_hook) */
+}
+
+/* Once per process, before SQLite starts: no allocation statistics (Sanad reads none), which spares
+ * every allocation SQLite makes a global mutex. */
+static void db_configure(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int db_open(const char *dir, int flags, struct db **out, struct err *e)
 {
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+
     struct db *db;
     char path[4096];
     int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 
+    pthread_once(&configured, db_configure);
     *out = NULL;
     if (snprintf(path, sizeof(path), "%s/%s", dir, DB_FILE) >= (int)sizeof(path))
         return err_set(e, ERR_INVALID, "path_too_long", "the data directory path is too long");
@@ -294,6 +418,10 @@ int db_open(const char *dir, int flags, struct db **out, struct err *e)
     }
     sqlite3_busy_timeout(db->conn, 10000);
     sqlite3_extended_result_codes(db->conn, 1);
+    pthread_mutex_lock(&ckpt.lock);
+    if (ckpt.running && strcmp(ckpt.path, sqlite3_db_filename(db->conn, "main")) == 0)
+        sqlite3_wal_hook(db->conn, ckpt_hook, NULL);
+    pthread_mutex_unlock(&ckpt.lock);
     /* synchronous=FULL: power cuts are routine where Sanad runs; a committed visit must survive one. */
     if (db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
                     "PRAGMA trusted_schema=OFF; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-8192", e) < 0

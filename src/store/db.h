@@ -39,6 +39,12 @@ int db_in_transaction(struct db *db);
 int db_set_cache_mb(struct db *db, int mb, struct err *e);
 
 /* Current and highest-known schema versions. */
+/* Checkpoint the WAL of db's database on a thread of its own, once a commit leaves it over `pages` pages,
+ * for db and for every connection to the database opened from now on, until db_checkpointer_stop()
+ * (call it before closing db). One a process. */
+int db_checkpointer_start(struct db *db, int pages, struct err *e);
+void db_checkpointer_stop(void);
+
 int db_schema_version(struct db *db);
 int db_schema_latest(void);
 

@@ -233,16 +233,6 @@ int store_peers_status(struct db *db, store_peer_status_cb cb, void *ctx, struct
     return rc == SQLITE_DONE ? 0 : db_fail(db, "read peers", e);
 }
 
-int store_sync_checkpoint_every(struct db *db, int pages, struct err *e)
-{
-    char sql[64];
-
-    snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%d", pages);
-    if (sqlite3_exec(db->conn, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(db, "set the checkpoint interval", e);
-    return 0;
-}
-
 int store_sync_cache_kib(struct db *db, int kib, int *was_kib, struct err *e)
 {
     static const char get[] = "PRAGMA cache_size";

@@ -44,11 +44,6 @@ int store_quarantine_insert(struct db *db, const char *origin_node, int64_t seq,
                             const char *reason, int64_t at, struct err *e);
 int store_quarantine_count(struct db *db, int64_t *n, struct err *e);
 
-/* For a short-lived sync process: checkpoint the WAL into the database only once it holds `pages` pages
- * (SQLite's default is 1000), so that a small sync does it once, when the connection closes, rather than
- * after its batch too (each checkpoint costs two fsyncs). */
-int store_sync_checkpoint_every(struct db *db, int pages, struct err *e);
-
 /* Set the connection's page cache to kib KiB; *was_kib (may be NULL) receives what it was, to be set back
  * (a smaller cache frees the pages beyond it). */
 int store_sync_cache_kib(struct db *db, int kib, int *was_kib, struct err *e);
