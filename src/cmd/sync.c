@@ -131,12 +131,13 @@ int cmd_sync(int argc, char **argv)
         cmd_fail(&e);
         goto done;
     }
-    /* the WAL is checkpointed beside the batches being applied, every 16 MB; a small sync checkpoints
-     * once, on closing (the session sets the page cache it needs) */
+    /* the WAL is checkpointed beside the batches being applied, every 16 MB, and not on closing: the
+     * next process to open the database does it (the session sets the page cache it needs) */
     if (db_checkpointer_start(db, 4096, &e) < 0) {
         cmd_fail(&e);
         goto done;
     }
+    db_close_keeps_wal(db);
     if (only) {
         if (peers_get_by_name(db, only, &one, &e) < 0) {
             cmd_fail(&e);
