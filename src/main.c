@@ -24,6 +24,7 @@ static const struct {
     { "forms", cmd_forms },
     { "peer", cmd_peer },
     { "sync", cmd_sync },
+    { "bundle", cmd_bundle },
     { "help", cmd_help },
 };
 

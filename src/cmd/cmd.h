@@ -19,6 +19,7 @@ int cmd_export(int argc, char **argv);
 int cmd_forms(int argc, char **argv);
 int cmd_peer(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
 
 /* --data, or $SANAD_DATA; prints an error and returns NULL when neither is set. */
 const char *cmd_data_dir(const char *opt);

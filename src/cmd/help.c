@@ -43,6 +43,7 @@ int cmd_help(int argc, char **argv)
         if (strcmp(argv[1], "forms") == 0) return cmd_forms(2, sub);
         if (strcmp(argv[1], "peer") == 0) return cmd_peer(2, sub);
         if (strcmp(argv[1], "sync") == 0) return cmd_sync(2, sub);
+        if (strcmp(argv[1], "bundle") == 0) return cmd_bundle(2, sub);
         fprintf(stderr, "sanad: no help for '%s'\n", argv[1]);
         return 2;
     }
@@ -57,6 +58,7 @@ int cmd_help(int argc, char **argv)
            "  forms     list, show and add form definitions; import an XLSForm\n"
            "  peer      enrol other nodes to sync with (invite, add, list, remove)\n"
            "  sync      sync once with the enrolled peers and print what moved\n"
+           "  bundle    sync without a network: export changes for a peer to a file, import one\n"
            "  help      this text; 'sanad help COMMAND' for one command, 'sanad help roles' for the roles\n\n"
            "  sanad --version prints the version.\n");
     return 0;

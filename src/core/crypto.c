@@ -224,3 +224,75 @@ int crypto_sign_check(const unsigned char pk[CRYPTO_SIGN_PUBLIC_LEN], const void
 {
     return crypto_sign_verify_detached(sig, msg, n, pk) == 0;
 }
+
+/* ---- sealed stream keys and encrypted streams ---- */
+
+_Static_assert(sizeof(crypto_secretstream_xchacha20poly1305_state) <= sizeof(((struct crypto_stream *)0)->state),
+               "struct crypto_stream is too small for libsodium's secretstream state");
+_Static_assert(CRYPTO_SEALED_KEY_LEN == CRYPTO_STREAM_KEY_LEN + crypto_box_SEALBYTES, "sealed key size");
+_Static_assert(CRYPTO_STREAM_HEADER_LEN == crypto_secretstream_xchacha20poly1305_HEADERBYTES, "stream header size");
+_Static_assert(CRYPTO_STREAM_ABYTES == crypto_secretstream_xchacha20poly1305_ABYTES, "stream overhead");
+_Static_assert(CRYPTO_STREAM_KEY_LEN == crypto_secretstream_xchacha20poly1305_KEYBYTES, "stream key size");
+
+void crypto_stream_key_new(unsigned char key[CRYPTO_STREAM_KEY_LEN])
+{
+    crypto_secretstream_xchacha20poly1305_keygen(key);
+}
+
+int crypto_seal_key(const unsigned char sign_pk[CRYPTO_SIGN_PUBLIC_LEN], const unsigned char key[CRYPTO_STREAM_KEY_LEN],
+                    unsigned char out[CRYPTO_SEALED_KEY_LEN])
+{
+    unsigned char xpk[crypto_box_PUBLICKEYBYTES];
+
+    if (crypto_sign_ed25519_pk_to_curve25519(xpk, sign_pk) != 0)
+        return -1;
+    return crypto_box_seal(out, key, CRYPTO_STREAM_KEY_LEN, xpk) == 0 ? 0 : -1;
+}
+
+int crypto_unseal_key(const unsigned char seed[CRYPTO_SIGN_SEED_LEN], const unsigned char in[CRYPTO_SEALED_KEY_LEN],
+                      unsigned char key[CRYPTO_STREAM_KEY_LEN])
+{
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    unsigned char xpk[crypto_box_PUBLICKEYBYTES], xsk[crypto_box_SECRETKEYBYTES];
+    int rc = -1;
+
+    crypto_sign_seed_keypair(pk, sk, seed);
+    if (crypto_sign_ed25519_pk_to_curve25519(xpk, pk) == 0 && crypto_sign_ed25519_sk_to_curve25519(xsk, sk) == 0)
+        rc = crypto_box_seal_open(key, in, CRYPTO_SEALED_KEY_LEN, xpk, xsk) == 0 ? 0 : -1;
+    sodium_memzero(sk, sizeof(sk));
+    sodium_memzero(xsk, sizeof(xsk));
+    return rc;
+}
+
+void crypto_stream_push_init(struct crypto_stream *s, const unsigned char key[CRYPTO_STREAM_KEY_LEN],
+                             unsigned char header[CRYPTO_STREAM_HEADER_LEN])
+{
+    crypto_secretstream_xchacha20poly1305_init_push((crypto_secretstream_xchacha20poly1305_state *)s->state, header,
+                                                    key);
+}
+
+void crypto_stream_push(struct crypto_stream *s, const void *m, size_t n, int final, unsigned char *out)
+{
+    crypto_secretstream_xchacha20poly1305_push((crypto_secretstream_xchacha20poly1305_state *)s->state, out, NULL,
+                                               m, n, NULL, 0,
+                                               final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
+}
+
+int crypto_stream_pull_init(struct crypto_stream *s, const unsigned char key[CRYPTO_STREAM_KEY_LEN],
+                            const unsigned char header[CRYPTO_STREAM_HEADER_LEN])
+{
+    return crypto_secretstream_xchacha20poly1305_init_pull((crypto_secretstream_xchacha20poly1305_state *)s->state,
+                                                           header, key) == 0 ? 0 : -1;
+}
+
+int crypto_stream_pull(struct crypto_stream *s, const unsigned char *c, size_t n, unsigned char *out, int *final)
+{
+    unsigned char tag = 0;
+
+    if (n < CRYPTO_STREAM_ABYTES
+        || crypto_secretstream_xchacha20poly1305_pull((crypto_secretstream_xchacha20poly1305_state *)s->state, out,
+                                                      NULL, &tag, c, n, NULL, 0) != 0)
+        return -1;
+    *final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+    return 0;
+}

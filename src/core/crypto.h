@@ -80,4 +80,34 @@ void crypto_sign_make(const unsigned char seed[CRYPTO_SIGN_SEED_LEN], const void
 int crypto_sign_check(const unsigned char pk[CRYPTO_SIGN_PUBLIC_LEN], const void *msg, size_t n,
                       const unsigned char sig[CRYPTO_SIGN_BYTES]);
 
+/* Encryption for one recipient node, for bundles carried by hand (docs/sync.md, "Bundles"): a random
+ * stream key sealed to the recipient's Ed25519 node key (converted to X25519; crypto_box_seal: only the
+ * holder of the node key can open it, the sender stays anonymous and signs separately), and the content
+ * as an authenticated stream of chunks (XChaCha20-Poly1305 secretstream: chunks can be neither changed,
+ * dropped, reordered nor cut off after the final one unnoticed). */
+#define CRYPTO_STREAM_KEY_LEN 32
+#define CRYPTO_SEALED_KEY_LEN (CRYPTO_STREAM_KEY_LEN + 48)
+#define CRYPTO_STREAM_HEADER_LEN 24
+#define CRYPTO_STREAM_ABYTES 17     /* a chunk's ciphertext is this much longer than its content */
+
+struct crypto_stream { unsigned char state[64] __attribute__((aligned(16))); };
+
+void crypto_stream_key_new(unsigned char key[CRYPTO_STREAM_KEY_LEN]);
+/* Seal key for the node whose Ed25519 public key is sign_pk. 0, or -1 when the public key is unusable. */
+int crypto_seal_key(const unsigned char sign_pk[CRYPTO_SIGN_PUBLIC_LEN], const unsigned char key[CRYPTO_STREAM_KEY_LEN],
+                    unsigned char out[CRYPTO_SEALED_KEY_LEN]);
+/* Open a key sealed for the node of seed: 0, or -1 when it was not sealed for this node or was altered. */
+int crypto_unseal_key(const unsigned char seed[CRYPTO_SIGN_SEED_LEN], const unsigned char in[CRYPTO_SEALED_KEY_LEN],
+                      unsigned char key[CRYPTO_STREAM_KEY_LEN]);
+void crypto_stream_push_init(struct crypto_stream *s, const unsigned char key[CRYPTO_STREAM_KEY_LEN],
+                             unsigned char header[CRYPTO_STREAM_HEADER_LEN]);
+/* Encrypt n bytes into out (n + CRYPTO_STREAM_ABYTES bytes); final marks the last chunk. */
+void crypto_stream_push(struct crypto_stream *s, const void *m, size_t n, int final, unsigned char *out);
+/* 0, or -1 when header is not a stream header. */
+int crypto_stream_pull_init(struct crypto_stream *s, const unsigned char key[CRYPTO_STREAM_KEY_LEN],
+                            const unsigned char header[CRYPTO_STREAM_HEADER_LEN]);
+/* Decrypt a chunk of n >= CRYPTO_STREAM_ABYTES bytes into out (n - CRYPTO_STREAM_ABYTES bytes): 0 with
+ * *final set, or -1 when the chunk is not the next one of the stream or was altered. */
+int crypto_stream_pull(struct crypto_stream *s, const unsigned char *c, size_t n, unsigned char *out, int *final);
+
 #endif
