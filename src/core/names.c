@@ -30,9 +30,10 @@
 
 /* Arabic script (Arabic, Persian, Dari, Pashto, Kurdish Sorani, Urdu) -> the Latin letters people use when
  * they write these names: consonants as in common transliterations, long vowels as a/w/y, no short vowels
- * (the script does not write them; the comparison forgives their absence). */
+ * (the script does not write them; the comparison forgives their absence). It comes right after
+ * RULES_VARS, in the same pass: a "::ID;" line here would make ICU load its whole registry of
+ * transliterators (~20 ms) for a chain that needs none. */
 #define RULES_ARABIC \
-    "::Null;\n" \
     "\\u0627\\u0644\\u0644\\u0647 > allah;\n"               /* the word Allah, also inside Abdallah */ \
     "\\u0627\\u0644\\u0639 > ala;\n"                        /* al- + ayn: "al-Aziz" */ \
     "$nl { \\u0639\\u0645\\u0631\\u0648 } $nl > amr;\n"       /* Amr: its final waw is silent */ \
@@ -147,9 +148,10 @@ struct thread_ctx {
 };
 
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int names_ready;                  /* templates compiled and ctx_key valid */
-static int names_failed;                        /* compiling failed once: do not retry on every call */
-static UTransliterator *templates[CHAIN_COUNT];
+static atomic_int names_ready;                  /* ctx_key valid */
+static int names_failed;                        /* it could not be made: do not retry on every call */
+static UTransliterator *templates[CHAIN_COUNT]; /* compiled on first use: most nodes see two or three scripts */
+static int chain_failed[CHAIN_COUNT];           /* compiling failed once: do not retry on every call */
 static pthread_key_t ctx_key;
 static struct thread_ctx *ctx_list;
 
@@ -202,40 +204,42 @@ static UTransliterator *template_compile(const char *rules)
     return t;
 }
 
-int names_init(void)
+/* The key of the per-thread clones, once (under names_lock). */
+static int names_setup_locked(void)
 {
-    int i, rc = 0;
-
-    pthread_mutex_lock(&names_lock);
     if (names_ready)
-        goto out;
-    if (names_failed) {
-        rc = -1;
-        goto out;
-    }
-    for (i = 0; i < CHAIN_COUNT; i++) {
-        if (!chain_rules[i])
-            continue;
-        templates[i] = template_compile(chain_rules[i]);
-        if (!templates[i]) {
-            rc = -1;
-            break;
-        }
-    }
-    if (rc == 0 && pthread_key_create(&ctx_key, ctx_destroy) != 0)
-        rc = -1;
-    if (rc < 0) {
-        for (i = 0; i < CHAIN_COUNT; i++)
-            if (templates[i]) {
-                utrans_close(templates[i]);
-                templates[i] = NULL;
-            }
+        return 0;
+    if (names_failed || pthread_key_create(&ctx_key, ctx_destroy) != 0) {
         names_failed = 1;
-        goto out;
+        return -1;
     }
     names_ready = 1;
-out:
+    return 0;
+}
+
+/* Chain k's template, compiled on first use (under names_lock); NULL when ICU refuses it. */
+static UTransliterator *template_get_locked(enum chain k)
+{
+    if (!templates[k] && !chain_failed[k] && chain_rules[k] && !(templates[k] = template_compile(chain_rules[k])))
+        chain_failed[k] = 1;
+    return templates[k];
+}
+
+int names_init(void)
+{
+    int i, rc;
+
+    pthread_mutex_lock(&names_lock);
+    rc = names_setup_locked();
     pthread_mutex_unlock(&names_lock);
+    /* chain by chain, the cheapest and commonest (Arabic) first: another thread that needs one meanwhile
+     * waits for that one only */
+    for (i = 0; rc == 0 && i < CHAIN_COUNT; i++) {
+        pthread_mutex_lock(&names_lock);
+        if (chain_rules[i] && !template_get_locked((enum chain)i))
+            rc = -1;
+        pthread_mutex_unlock(&names_lock);
+    }
     return rc;
 }
 
@@ -259,6 +263,7 @@ void names_shutdown(void)
         if (templates[i])
             utrans_close(templates[i]);
         templates[i] = NULL;
+        chain_failed[i] = 0;
     }
     names_ready = 0;
 out:
@@ -271,8 +276,15 @@ static UTransliterator *ctx_transliterator(enum chain k)
     struct thread_ctx *c;
     UErrorCode st = U_ZERO_ERROR;
 
-    if (!names_ready && names_init() < 0)
-        return NULL;
+    if (!names_ready) {
+        int rc;
+
+        pthread_mutex_lock(&names_lock);
+        rc = names_setup_locked();
+        pthread_mutex_unlock(&names_lock);
+        if (rc < 0)
+            return NULL;
+    }
     c = pthread_getspecific(ctx_key);
     if (!c) {
         c = calloc(1, sizeof(*c));
@@ -289,7 +301,8 @@ static UTransliterator *ctx_transliterator(enum chain k)
     }
     if (!c->t[k]) {
         pthread_mutex_lock(&names_lock);   /* cloning reads the template; keep it from racing a shutdown */
-        c->t[k] = utrans_clone(templates[k], &st);
+        if (template_get_locked(k))
+            c->t[k] = utrans_clone(templates[k], &st);
         pthread_mutex_unlock(&names_lock);
         if (U_FAILURE(st))
             c->t[k] = NULL;

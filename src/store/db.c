@@ -222,14 +222,6 @@ int db_set_cache_mb(struct db *db, int mb, struct err *e)
     return db_exec(db, sql, e);
 }
 
-int db_close_keeps_wal(struct db *db)
-{
-    int on = 0;
-
-    sqlite3_db_config(db->conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &on);
-    return on ? 0 : -1;
-}
-
 int db_schema_latest(void)
 {
     return schema_count();

@@ -45,10 +45,6 @@ int db_set_cache_mb(struct db *db, int mb, struct err *e);
 int db_checkpointer_start(struct db *db, int pages, struct err *e);
 void db_checkpointer_stop(void);
 
-/* db_close() leaves the WAL as it is, for the next connection to checkpoint, instead of copying it into
- * the database first (a short-lived process need not wait for that). -1 when SQLite refuses. */
-int db_close_keeps_wal(struct db *db);
-
 int db_schema_version(struct db *db);
 int db_schema_latest(void);
 
