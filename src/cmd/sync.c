@@ -15,7 +15,9 @@
 #include "store/db.h"
 #include "store/sync.h"
 
-static const char usage[] = "sanad sync --data DIR [--peer NAME] [--max-bytes N] [--insecure]";
+static const char usage[] =
+    "sanad sync --data DIR [--peer NAME] [--max-bytes N] [--insecure]\n"
+    "       sanad sync settings --data DIR [--max-clock-ahead-hours N]";
 
 static const char help[] =
     "Sync once with the enrolled peers that have a url ('sanad peer list'): pull what they have that this\n"
@@ -25,7 +27,10 @@ static const char help[] =
     "  --peer NAME      only this peer\n"
     "  --max-bytes N    uncompressed size of one batch (default 4194304)\n"
     "  --insecure       accept self-signed TLS certificates (the signed requests and answers still\n"
-    "                   protect the data's integrity; see docs/sync.md)\n";
+    "                   protect the data's integrity; see docs/sync.md)\n\n"
+    "'settings' prints this node's sync settings, or changes them:\n"
+    "  --max-clock-ahead-hours N   a change stamped more than N hours ahead of this node's clock is\n"
+    "                              quarantined, not applied (default 24; 1 to 8784)\n";
 
 void cmd_sync_describe(const struct sync_summary *s, char *out, size_t n)
 {
@@ -83,6 +88,59 @@ int cmd_sync_list_targets(struct db *db, struct peer_row **rows, size_t *n, stru
     return 0;
 }
 
+/* `sanad sync settings`: print them, or change the one given. */
+static int sync_settings(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "data", required_argument, NULL, 'd' },
+        { "max-clock-ahead-hours", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *data = NULL, *dir, *errstr;
+    int64_t hours = 0;
+    struct caller who;
+    struct db *db;
+    struct err e;
+    json_t *in, *out;
+    int c;
+
+    err_clear(&e);
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'c':
+            if (parse_int64(optarg, 1, SYNC_CLOCK_AHEAD_HOURS_MAX, &hours, &errstr) < 0)
+                return cmd_usage_error(usage, "--max-clock-ahead-hours '%s' is %s (1 to %d)", optarg, errstr,
+                                       SYNC_CLOCK_AHEAD_HOURS_MAX);
+            break;
+        case 'h': printf("usage: %s\n\n%s", usage, help); return 0;
+        default: return cmd_usage_error(usage, "unknown option");
+        }
+    }
+    if (optind < argc)
+        return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    if ((dir = cmd_data_dir(data)) == NULL)
+        return 2;
+    if (db_open(dir, 0, &db, &e) < 0)
+        return cmd_fail(&e);
+    if (hours) {
+        caller_local(&who, "sync");
+        in = json_pack("{s:I}", "max_clock_ahead_hours", (json_int_t)hours);
+        out = sync_settings_set(db, &who, in, &e);
+        json_decref(in);
+    } else {
+        out = sync_settings_get(db, &e);
+    }
+    db_close(db);
+    if (out == NULL)
+        return cmd_fail(&e);
+    printf("max_clock_ahead_hours: %lld\n", (long long)json_integer_value(json_object_get(out, "max_clock_ahead_hours")));
+    json_decref(out);
+    return 0;
+}
+
 int cmd_sync(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -106,6 +164,8 @@ int cmd_sync(int argc, char **argv)
     pthread_t warm;
 
     err_clear(&e);
+    if (argc >= 2 && strcmp(argv[1], "settings") == 0)
+        return sync_settings(argc, argv);
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {

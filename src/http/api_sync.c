@@ -1,6 +1,7 @@
 /* api_sync.c — replication between nodes over HTTP: enrolment (POST /api/v1/peers/enroll), nonces and
  * signed pull/push (POST /api/v1/sync/nonce|pull|push), and for admins the sync status and the
- * conflicts to review (GET /api/v1/sync/status, GET /api/v1/conflicts, POST .../{id}/resolve).
+ * conflicts to review (GET /api/v1/sync/status, GET|PUT /api/v1/sync/settings, GET /api/v1/conflicts,
+ * POST .../{id}/resolve).
  * The router has checked a peer's request signature before pull and push run (PERM_PEER); their answers
  * are signed here with this node's key. See docs/sync.md ("Protocol"). */
 #include <stdlib.h>
@@ -148,6 +149,27 @@ void api_sync_status(struct request *req)
         reply_error(req, &e);
     else
         reply_json(req, 200, out);
+}
+
+void api_sync_settings_get(struct request *req)
+{
+    struct err e;
+
+    err_clear(&e);
+    reply_result(req, 200, sync_settings_get(req->db, &e), &e);
+}
+
+void api_sync_settings_put(struct request *req)
+{
+    struct err e;
+    json_t *body = req_json_body(req, NULL), *out;
+
+    if (body == NULL)
+        return;
+    err_clear(&e);
+    out = sync_settings_set(req->db, &req->caller, body, &e);
+    json_decref(body);
+    reply_result(req, 200, out, &e);
 }
 
 void api_conflicts_list(struct request *req)

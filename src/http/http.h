@@ -187,6 +187,8 @@ void api_sync_nonce(struct request *req);
 void api_sync_pull(struct request *req);
 void api_sync_push(struct request *req);
 void api_sync_status(struct request *req);
+void api_sync_settings_get(struct request *req);
+void api_sync_settings_put(struct request *req);
 void api_conflicts_list(struct request *req);
 void api_conflicts_resolve(struct request *req);
 

@@ -75,6 +75,8 @@ const struct route routes[] = {
     { "POST",   "/api/v1/sync/pull",         api_sync_pull,       PERM_PEER,           1 << 20 },
     { "POST",   "/api/v1/sync/push",         api_sync_push,       PERM_PEER,           SYNC_MAX_COMPRESSED_BYTES },
     { "GET",    "/api/v1/sync/status",       api_sync_status,     PERM_SYNC_MANAGE,    0 },
+    { "GET",    "/api/v1/sync/settings",     api_sync_settings_get, PERM_SYNC_MANAGE,  0 },
+    { "PUT",    "/api/v1/sync/settings",     api_sync_settings_put, PERM_SYNC_MANAGE,  1024 },
     { "GET",    "/api/v1/conflicts",         api_conflicts_list,  PERM_SYNC_MANAGE,    0 },
     { "POST",   "/api/v1/conflicts/{id}/resolve", api_conflicts_resolve, PERM_SYNC_MANAGE, 1024 },
 };

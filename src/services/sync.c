@@ -1562,6 +1562,69 @@ done:
     return rc;
 }
 
+/* ---- settings ---- */
+
+#define SETTING_CLOCK_AHEAD "sync_max_clock_ahead_hours"
+
+/* The node's max_clock_ahead_hours (meta; the default when never set). */
+static int clock_ahead_hours(struct db *db, int64_t *hours, struct err *e)
+{
+    char v[32];
+    int found = store_meta_get(db, SETTING_CLOCK_AHEAD, v, sizeof(v), e);
+
+    if (found < 0)
+        return -1;
+    *hours = found ? strtoll(v, NULL, 10) : SYNC_CLOCK_AHEAD_HOURS_DEFAULT;
+    if (*hours < 1 || *hours > SYNC_CLOCK_AHEAD_HOURS_MAX)
+        *hours = SYNC_CLOCK_AHEAD_HOURS_DEFAULT;
+    return 0;
+}
+
+json_t *sync_settings_get(struct db *db, struct err *e)
+{
+    int64_t hours;
+
+    if (clock_ahead_hours(db, &hours, e) < 0)
+        return NULL;
+    return json_pack("{s:I}", "max_clock_ahead_hours", (json_int_t)hours);
+}
+
+json_t *sync_settings_set(struct db *db, const struct caller *who, const json_t *in, struct err *e)
+{
+    const json_t *v = json_object_get(in, "max_clock_ahead_hours");
+    const char *key;
+    json_t *x;
+    char text[32];
+
+    if (!json_is_object(in)) {
+        err_set(e, ERR_INVALID, "invalid_json", "the settings must be a JSON object");
+        return NULL;
+    }
+    json_object_foreach((json_t *)in, key, x)
+        if (strcmp(key, "max_clock_ahead_hours") != 0) {
+            err_set_field(e, key, ERR_INVALID, "unknown_field", "'%.40s' is not a sync setting", key);
+            return NULL;
+        }
+    if (v == NULL) {
+        err_set_field(e, "max_clock_ahead_hours", ERR_INVALID, "missing_field", "max_clock_ahead_hours is required");
+        return NULL;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > SYNC_CLOCK_AHEAD_HOURS_MAX) {
+        err_set_field(e, "max_clock_ahead_hours", ERR_INVALID, "invalid_field",
+                      "max_clock_ahead_hours must be a whole number of hours from 1 to %d", SYNC_CLOCK_AHEAD_HOURS_MAX);
+        return NULL;
+    }
+    snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(v));
+    if (db_begin_write(db, e) < 0)
+        return NULL;
+    if (store_meta_set(db, SETTING_CLOCK_AHEAD, text, e) < 0
+        || audit_record(db, who, "sync.settings", "node", NULL, NULL, "ok", e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
+        return NULL;
+    }
+    return sync_settings_get(db, e);
+}
+
 /* Apply a decoded batch in one transaction. For a pulled batch (pull_peer set) the cursors are saved in
  * the same transaction: the pull cursor moves on with the data it covers, and what the peer holds (its
  * vector, carried by the batch) need not be pushed to it. */
@@ -1570,7 +1633,7 @@ static int batch_apply_decoded(struct db *db, struct batch *b, const char *from_
 {
     struct apply_ctx ax;
     struct origin_state *o;
-    int64_t limit = now_ms() + SYNC_FUTURE_LIMIT_MS, max_hlc = 0, own_next;
+    int64_t limit, hours, max_hlc = 0, own_next;
     char seen[32], self[37];
     size_t i;
     int exists, found;
@@ -1589,8 +1652,9 @@ static int batch_apply_decoded(struct db *db, struct batch *b, const char *from_
         return -1;
     }
     patients_apply_begin();
-    if (changelog_node_id(db, self, e) < 0)
+    if (changelog_node_id(db, self, e) < 0 || clock_ahead_hours(db, &hours, e) < 0)
         goto fail;
+    limit = now_ms() + hours * 3600 * 1000;
     {
         json_t *mine = sync_vector(db, e);
 
@@ -2113,7 +2177,7 @@ static int status_peer(const char *id, const char *name, const char *url, int64_
 json_t *sync_status(struct db *db, struct err *e)
 {
     struct status_state s = { db, json_array(), NULL, e, 0 };
-    int64_t conflicts, quarantined, changes;
+    int64_t conflicts, quarantined, changes, hours;
     char node[37];
     json_t *out = NULL;
 
@@ -2126,9 +2190,11 @@ json_t *sync_status(struct db *db, struct err *e)
         || store_conflicts_count_open(db, &conflicts, e) < 0 || store_quarantine_count(db, &quarantined, e) < 0
         || store_change_count(db, &changes, e) < 0)
         goto done;
-    out = json_pack("{s:s,s:O,s:O,s:I,s:I,s:I}", "node_id", node, "vector", s.vector, "peers", s.peers,
+    if (clock_ahead_hours(db, &hours, e) < 0)
+        goto done;
+    out = json_pack("{s:s,s:O,s:O,s:I,s:I,s:I,s:I}", "node_id", node, "vector", s.vector, "peers", s.peers,
                     "conflicts_open", (json_int_t)conflicts, "quarantined", (json_int_t)quarantined, "changes",
-                    (json_int_t)changes);
+                    (json_int_t)changes, "max_clock_ahead_hours", (json_int_t)hours);
 done:
     db_rollback(db);
     json_decref(s.peers);

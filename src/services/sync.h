@@ -12,8 +12,8 @@
  * Merge: for every field, the value of the change with the highest (hlc, origin node id) wins, whatever
  * order changes arrive in, so all nodes converge. When the incoming and the current value were written
  * concurrently (neither change's base names the other) and differ, the loser is kept in the conflicts
- * table for a person to review. A change stamped more than SYNC_FUTURE_LIMIT_MS ahead of this node's
- * clock is quarantined (kept apart, reported, not applied).
+ * table for a person to review. A change stamped more than the node's max_clock_ahead_hours (default
+ * 24) ahead of this node's clock is quarantined (kept apart, reported, not applied).
  *
  * Ownership: json_t results are new references; buffers are the caller's.
  */
@@ -34,7 +34,10 @@
 #define SYNC_DEFAULT_MAX_BYTES (4u << 20)       /* uncompressed JSON per batch */
 #define SYNC_MAX_BATCH_BYTES (32u << 20)        /* a batch that decompresses to more is refused */
 #define SYNC_MAX_COMPRESSED_BYTES (16u << 20)   /* a compressed batch larger than this is refused */
-#define SYNC_FUTURE_LIMIT_MS (24LL * 60 * 60 * 1000)
+/* How far ahead of this node's clock a change may be stamped and still be applied (the node setting
+ * max_clock_ahead_hours; a change further ahead is quarantined) */
+#define SYNC_CLOCK_AHEAD_HOURS_DEFAULT 24
+#define SYNC_CLOCK_AHEAD_HOURS_MAX (24 * 366)
 
 struct sync_report {
     int64_t received;       /* changes in the batch */
@@ -92,6 +95,12 @@ int sync_with_peer(struct db *db, const char *peer_id, const struct sync_transpo
  * "max_bytes":N} -> batch into *out. sync_serve_push: apply a batch -> {"vector":{..},"applied":..,..}. */
 int sync_serve_pull(struct db *db, const char *peer_id, const json_t *request, struct buf *out, struct err *e);
 json_t *sync_serve_push(struct db *db, const char *peer_id, const void *batch, size_t len, struct err *e);
+
+/* This node's sync settings: {"max_clock_ahead_hours": N}. */
+json_t *sync_settings_get(struct db *db, struct err *e);
+/* Change them ({"max_clock_ahead_hours": 1..SYNC_CLOCK_AHEAD_HOURS_MAX}; ERR_INVALID with the field at
+ * fault otherwise); audit-logged as sync.settings. The new settings. */
+json_t *sync_settings_set(struct db *db, const struct caller *who, const json_t *in, struct err *e);
 
 /* {"node_id":..,"peers":[{id,name,url,last_attempt_at,last_success_at,last_error,pending}],
  *  "conflicts_open":N,"quarantined":N,"changes":N} */

@@ -89,6 +89,8 @@ POST|/api/v1/sync/nonce|public|200|/api/v1/sync/nonce|
 POST|/api/v1/sync/pull|peer|200|/api/v1/sync/pull|{"vector":{}}
 POST|/api/v1/sync/push|peer|200|/api/v1/sync/push|
 GET|/api/v1/sync/status|sync.manage|200|/api/v1/sync/status|
+GET|/api/v1/sync/settings|sync.manage|200|/api/v1/sync/settings|
+PUT|/api/v1/sync/settings|sync.manage|200|/api/v1/sync/settings|{"max_clock_ahead_hours":24}
 GET|/api/v1/conflicts|sync.manage|200|/api/v1/conflicts?limit=5|
 POST|/api/v1/conflicts/{id}/resolve|sync.manage|404|/api/v1/conflicts/01234567-89ab-7def-8123-456789abcdef/resolve|{"choose":"current"}'
 

@@ -339,6 +339,30 @@ api POST /api/v1/conflicts/01234567-89ab-7def-8123-456789abcdef/resolve '{"choos
 expect_error 404 conflict_not_found "resolve a conflict that does not exist"
 api POST /api/v1/conflicts/01234567-89ab-7def-8123-456789abcdef/resolve '{"choose":"other","x":1}'
 expect_error 400 unknown_field "resolve with an unknown field"
+# the quarantine limit: a node setting, 24 h unless changed
+api GET /api/v1/sync/settings
+expect_status 200 "GET /api/v1/sync/settings"
+expect_json '.max_clock_ahead_hours' 24 "the default limit is 24 hours"
+api PUT /api/v1/sync/settings '{"max_clock_ahead_hours":6}'
+expect_status 200 "PUT /api/v1/sync/settings"
+expect_json '.max_clock_ahead_hours' 6 "the new limit is answered"
+api GET /api/v1/sync/status
+expect_json '.max_clock_ahead_hours' 6 "and shown in the sync status"
+for bad in '{"max_clock_ahead_hours":0}' '{"max_clock_ahead_hours":8785}' '{"max_clock_ahead_hours":"6"}' \
+           '{"max_clock_ahead_hours":1.5}' '{}' '{"max_clock_ahead_hours":6,"x":1}'; do
+  api PUT /api/v1/sync/settings "$bad"
+  expect_status 400 "PUT /api/v1/sync/settings $bad is refused"
+done
+api GET /api/v1/sync/settings
+expect_json '.max_clock_ahead_hours' 6 "refused settings changed nothing"
+check "the change is in the audit log" \
+  test "$(sqlite3 "$HUB_DIR/sanad.db" "select count(*) from audit_log where action = 'sync.settings'")" = 1
+sanad sync settings --data "$HUB_DIR"
+expect_output out '^max_clock_ahead_hours: 6$' "sanad sync settings prints the setting"
+sanad sync settings --data "$HUB_DIR" --max-clock-ahead-hours 24
+expect_output out '^max_clock_ahead_hours: 24$' "sanad sync settings changes it"
+sanad sync settings --data "$HUB_DIR" --max-clock-ahead-hours 0
+expect_rc 2 "a limit of 0 hours is a usage error"
 api POST /api/v1/users '{"username":"sync-viewer","role":"viewer","password":"viewer-password-1"}'
 TOKEN=$(login sync-viewer viewer-password-1)
 api GET /api/v1/sync/status

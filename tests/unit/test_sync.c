@@ -1795,6 +1795,64 @@ static void test_quarantine(void **state)
     json_decref(p);
     free(batch);
     free(json);
+
+    /* the limit is a node setting: at 1 hour, a change 2 hours ahead is quarantined */
+    {
+        json_t *in = json_pack("{s:i}", "max_clock_ahead_hours", 1), *out;
+        char row3[ID_LEN], row4[ID_LEN];
+
+        err_clear(&e);
+        out = sync_settings_set(nd->db, &nd->who, in, &e);
+        json_decref(in);
+        assert_non_null(out);
+        assert_int_equal(json_integer_value(json_object_get(out, "max_clock_ahead_hours")), 1);
+        json_decref(out);
+        id_new(row3);
+        json = batch_json_one(origin, 3, row3, nd->who.sites[0], hlc_make(now_ms() + 2 * 3600 * 1000, 0), "Later");
+        batch = batch_make(json, &len);
+        assert_int_equal(sync_batch_apply(nd->db, batch, len, origin, &r, NULL, NULL, &e), 0);
+        assert_int_equal(r.quarantined, 1);
+        assert_int_equal(r.applied, 0);
+        assert_int_equal(store_patient_get(nd->db, row3, &p, &e), 0);
+        free(batch);
+        free(json);
+        /* at 3 hours, another one 2 hours ahead is applied (and moves this process's clock 2 hours on:
+         * within the default limit of the tests that follow) */
+        in = json_pack("{s:i}", "max_clock_ahead_hours", 3);
+        out = sync_settings_set(nd->db, &nd->who, in, &e);
+        json_decref(in);
+        assert_non_null(out);
+        json_decref(out);
+        id_new(row4);
+        json = batch_json_one(origin, 4, row4, nd->who.sites[0], hlc_make(now_ms() + 2 * 3600 * 1000, 0), "Far");
+        batch = batch_make(json, &len);
+        assert_int_equal(sync_batch_apply(nd->db, batch, len, origin, &r, NULL, NULL, &e), 0);
+        assert_int_equal(r.quarantined, 0);
+        assert_int_equal(r.applied, 1);
+        assert_int_equal(store_patient_get(nd->db, row4, &p, &e), 1);
+        json_decref(p);
+        free(batch);
+        free(json);
+        /* settings out of range, of the wrong type or unknown change nothing */
+        {
+            static const char *const bad[] = {
+                "{\"max_clock_ahead_hours\":0}", "{\"max_clock_ahead_hours\":8785}", "{\"max_clock_ahead_hours\":\"2\"}",
+                "{}", "{\"max_clock_ahead_hours\":2,\"other\":1}",
+            };
+            size_t i;
+
+            for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                in = json_loads(bad[i], 0, NULL);
+                err_clear(&e);
+                assert_null(sync_settings_set(nd->db, &nd->who, in, &e));
+                assert_int_equal(e.kind, ERR_INVALID);
+                json_decref(in);
+            }
+            out = sync_settings_get(nd->db, &e);
+            assert_int_equal(json_integer_value(json_object_get(out, "max_clock_ahead_hours")), 3);
+            json_decref(out);
+        }
+    }
     world_close(w);
 }
 
