@@ -15,6 +15,8 @@
 #include "store/db.h"
 #include "store/sync.h"
 
+#define SYNC_CHECKPOINT_PAGES 4096     /* 16 MiB of WAL */
+
 static const char usage[] =
     "sanad sync --data DIR [--peer NAME] [--max-bytes N] [--insecure]\n"
     "       sanad sync settings --data DIR [--max-clock-ahead-hours N]";
@@ -191,9 +193,9 @@ int cmd_sync(int argc, char **argv)
         cmd_fail(&e);
         goto done;
     }
-    /* the WAL is checkpointed beside the batches being applied, every 16 MB; what is left, on closing
-     * (the session sets the page cache it needs) */
-    if (db_checkpointer_start(db, 4096, &e) < 0) {
+    /* the WAL is checkpointed beside the batches being applied, every 16 MB, and on closing only when it
+     * holds more than that (the session sets the page cache it needs) */
+    if (db_checkpointer_start(db, SYNC_CHECKPOINT_PAGES, &e) < 0) {
         cmd_fail(&e);
         goto done;
     }
@@ -230,7 +232,7 @@ done:
     if (rows != &one)
         free(rows);
     db_checkpointer_stop();
-    db_close(db);
+    db_close_lazily(db, SYNC_CHECKPOINT_PAGES);
     if (warming)
         pthread_join(warm, NULL);
     return rc;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -220,6 +221,25 @@ int db_set_cache_mb(struct db *db, int mb, struct err *e)
 
     snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", mb * 1024);
     return db_exec(db, sql, e);
+}
+
+void db_close_lazily(struct db *db, int pages)
+{
+    char wal[4096 + 8];
+    const char *path;
+    struct stat st;
+
+    if (db == NULL)
+        return;
+    path = sqlite3_db_filename(db->conn, "main");
+    if (path && snprintf(wal, sizeof(wal), "%s-wal", path) < (int)sizeof(wal) && stat(wal, &st) == 0
+        && st.st_size > (off_t)pages * (4096 + 24)) {
+        /* copied in, and the file emptied, so that it never grows past about this */
+        sqlite3_wal_checkpoint_v2(db->conn, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    } else {
+        sqlite3_db_config(db->conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    }
+    db_close(db);
 }
 
 int db_schema_latest(void)
