@@ -167,8 +167,15 @@ int cmd_bundle(int argc, char **argv)
         return 2;
     if (db_open(dir, 0, &db, &e) < 0)
         return cmd_fail(&e);
-    rc = strcmp(verb, "export") == 0 ? bundle_export_cmd(db, dir, peer, out, all)
-                                     : bundle_import_cmd(db, dir, argv[optind]);
+    if (strcmp(verb, "export") == 0) {
+        rc = bundle_export_cmd(db, dir, peer, out, all);
+    } else if (db_checkpointer_start(db, 4096, &e) < 0) {
+        /* (the WAL copied in beside the batches being applied, as by sanad sync) */
+        rc = cmd_fail(&e);
+    } else {
+        rc = bundle_import_cmd(db, dir, argv[optind]);
+        db_checkpointer_stop();
+    }
     db_close(db);
     return rc;
 }
