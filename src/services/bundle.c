@@ -361,11 +361,7 @@ int bundle_import(struct db *db, const char *dir, const void *data, size_t len, 
             }
             goto done;
         }
-        s->applied.received += r.received;
-        s->applied.applied += r.applied;
-        s->applied.duplicates += r.duplicates;
-        s->applied.conflicts += r.conflicts;
-        s->applied.quarantined += r.quarantined;
+        sync_report_add(&s->applied, &r);
     }
     /* what the peer holds need not be sent to it again (nor pulled back from it) */
     caller_local(&who, "bundle");

@@ -1625,6 +1625,15 @@ json_t *sync_settings_set(struct db *db, const struct caller *who, const json_t 
     return sync_settings_get(db, e);
 }
 
+void sync_report_add(struct sync_report *to, const struct sync_report *r)
+{
+    to->received += r->received;
+    to->applied += r->applied;
+    to->duplicates += r->duplicates;
+    to->conflicts += r->conflicts;
+    to->quarantined += r->quarantined;
+}
+
 /* Apply a decoded batch in one transaction. For a pulled batch (pull_peer set) the cursors are saved in
  * the same transaction: the pull cursor moves on with the data it covers, and what the peer holds (its
  * vector, carried by the batch) need not be pushed to it. */
@@ -1956,11 +1965,7 @@ static int session_pull(struct db *db, const char *peer_id, const struct sync_tr
         /* the batch and the cursors it moves, in one transaction */
         if (batch_apply_decoded(db, &cur->b, peer_id, peer_id, &r, e) < 0)
             goto done;
-        s->pulled.received += r.received;
-        s->pulled.applied += r.applied;
-        s->pulled.duplicates += r.duplicates;
-        s->pulled.conflicts += r.conflicts;
-        s->pulled.quarantined += r.quarantined;
+        sync_report_add(&s->pulled, &r);
         cursor_merge(cursor, json_object_get(cur->b.head, "cursor"));
         if (!has_more)
             break;

@@ -47,6 +47,9 @@ struct sync_report {
     int64_t quarantined;    /* stamped implausibly far in the future */
 };
 
+/* Add r's counts to *to. */
+void sync_report_add(struct sync_report *to, const struct sync_report *r);
+
 /* Build the next batch of this node's log for a peer: the changes after `vector` ({origin: seq}, may be
  * NULL or empty) that the peer may receive (peer_id NULL: no site restriction), at most max_bytes of
  * JSON (at least one change), compressed into *out. *cursor_out receives the position reached. */

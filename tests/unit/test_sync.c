@@ -1736,6 +1736,37 @@ static char *batch_json_one(const char *origin, int64_t seq, const char *row, co
     return out;
 }
 
+/* Set nd's quarantine limit to `hours`, then apply one new patient as change seq of origin, stamped
+ * ahead_ms ahead of now: 1 when it was quarantined (and not stored), 0 when it was applied (and stored). */
+static int apply_ahead(struct node *nd, const char *origin, int64_t seq, int hours, int64_t ahead_ms)
+{
+    json_t *in = json_pack("{s:i}", "max_clock_ahead_hours", hours), *out, *p = NULL;
+    struct sync_report r;
+    char row[ID_LEN], *json;
+    unsigned char *batch;
+    struct err e;
+    size_t len;
+    int found;
+
+    err_clear(&e);
+    out = sync_settings_set(nd->db, &nd->who, in, &e);
+    json_decref(in);
+    assert_non_null(out);
+    assert_int_equal(json_integer_value(json_object_get(out, "max_clock_ahead_hours")), hours);
+    json_decref(out);
+    id_new(row);
+    json = batch_json_one(origin, seq, row, nd->who.sites[0], hlc_make(now_ms() + ahead_ms, 0), "Ahead");
+    batch = batch_make(json, &len);
+    assert_int_equal(sync_batch_apply(nd->db, batch, len, origin, &r, NULL, NULL, &e), 0);
+    assert_int_equal(r.quarantined + r.applied, 1);
+    found = store_patient_get(nd->db, row, &p, &e);
+    assert_int_equal(found, r.applied);
+    json_decref(p);
+    free(batch);
+    free(json);
+    return (int)r.quarantined;
+}
+
 static void test_quarantine(void **state)
 {
     struct world *w;
@@ -1796,43 +1827,14 @@ static void test_quarantine(void **state)
     free(batch);
     free(json);
 
-    /* the limit is a node setting: at 1 hour, a change 2 hours ahead is quarantined */
+    /* the limit is a node setting: at 1 hour, a change 2 hours ahead is quarantined; at 3 hours, another
+     * one 2 hours ahead is applied (and moves this process's clock 2 hours on: within the default limit
+     * of the tests that follow) */
     {
-        json_t *in = json_pack("{s:i}", "max_clock_ahead_hours", 1), *out;
-        char row3[ID_LEN], row4[ID_LEN];
+        json_t *in, *out;
 
-        err_clear(&e);
-        out = sync_settings_set(nd->db, &nd->who, in, &e);
-        json_decref(in);
-        assert_non_null(out);
-        assert_int_equal(json_integer_value(json_object_get(out, "max_clock_ahead_hours")), 1);
-        json_decref(out);
-        id_new(row3);
-        json = batch_json_one(origin, 3, row3, nd->who.sites[0], hlc_make(now_ms() + 2 * 3600 * 1000, 0), "Later");
-        batch = batch_make(json, &len);
-        assert_int_equal(sync_batch_apply(nd->db, batch, len, origin, &r, NULL, NULL, &e), 0);
-        assert_int_equal(r.quarantined, 1);
-        assert_int_equal(r.applied, 0);
-        assert_int_equal(store_patient_get(nd->db, row3, &p, &e), 0);
-        free(batch);
-        free(json);
-        /* at 3 hours, another one 2 hours ahead is applied (and moves this process's clock 2 hours on:
-         * within the default limit of the tests that follow) */
-        in = json_pack("{s:i}", "max_clock_ahead_hours", 3);
-        out = sync_settings_set(nd->db, &nd->who, in, &e);
-        json_decref(in);
-        assert_non_null(out);
-        json_decref(out);
-        id_new(row4);
-        json = batch_json_one(origin, 4, row4, nd->who.sites[0], hlc_make(now_ms() + 2 * 3600 * 1000, 0), "Far");
-        batch = batch_make(json, &len);
-        assert_int_equal(sync_batch_apply(nd->db, batch, len, origin, &r, NULL, NULL, &e), 0);
-        assert_int_equal(r.quarantined, 0);
-        assert_int_equal(r.applied, 1);
-        assert_int_equal(store_patient_get(nd->db, row4, &p, &e), 1);
-        json_decref(p);
-        free(batch);
-        free(json);
+        assert_int_equal(apply_ahead(nd, origin, 3, 1, 2 * 3600 * 1000), 1);
+        assert_int_equal(apply_ahead(nd, origin, 4, 3, 2 * 3600 * 1000), 0);
         /* settings out of range, of the wrong type or unknown change nothing */
         {
             static const char *const bad[] = {
