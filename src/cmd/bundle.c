@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "core/util.h"
@@ -28,47 +27,6 @@ static const char help[] =
     "         --all          every change the peer may receive, not only those it is not known to hold\n"
     "  import FILE           a bundle made for this node by an enrolled peer\n";
 
-/* Write data to path through a temporary file renamed into place, so that a cut never leaves half a
- * bundle under the name. */
-static int write_file(const char *path, const void *data, size_t len)
-{
-    char tmp[4096];
-    const char *p = data;
-    ssize_t w;
-    int fd;
-
-    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
-        fprintf(stderr, "sanad: the path '%s' is too long\n", path);
-        return -1;
-    }
-    if ((fd = mkstemp(tmp)) < 0) {
-        fprintf(stderr, "sanad: cannot create '%s': %s\n", tmp, strerror(errno));
-        return -1;
-    }
-    while (len > 0) {
-        if ((w = write(fd, p, len)) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    if (len > 0 || fsync(fd) < 0 || close(fd) < 0) {
-        fprintf(stderr, "sanad: cannot write '%s': %s\n", tmp, strerror(errno));
-        if (len > 0)
-            close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) < 0) {
-        fprintf(stderr, "sanad: cannot write '%s': %s\n", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 static int bundle_export_cmd(struct db *db, const char *dir, const char *peer, const char *out, int all)
 {
     struct bundle_summary s;
@@ -82,7 +40,7 @@ static int bundle_export_cmd(struct db *db, const char *dir, const char *peer, c
         buf_free(&b);
         return cmd_fail(&e);
     }
-    rc = write_file(out, b.data, b.len);
+    rc = cmd_write_file(out, b.data, b.len);
     buf_free(&b);
     if (rc < 0)
         return 1;

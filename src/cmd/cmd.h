@@ -27,6 +27,9 @@ const char *cmd_data_dir(const char *opt);
 int cmd_fail(const struct err *e);
 /* Print "sanad <name>: <message>" plus the usage line and return 2. */
 int cmd_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Write data to path (mode 0600) through a temporary file renamed into place, so that a cut never
+ * leaves half a file under the name. 0, or -1 after printing why. */
+int cmd_write_file(const char *path, const void *data, size_t len);
 /* Read a password from a file (first line), or generate one; *generated tells which. NULL on error
  * (already reported). The caller wipes and frees it. */
 char *cmd_password(const char *file, int *generated);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "core/crypto.h"
@@ -56,4 +57,43 @@ char *cmd_password(const char *file, int *generated)
     crypto_random_password(pw, 32);
     *generated = 1;
     return pw;
+}
+
+int cmd_write_file(const char *path, const void *data, size_t len)
+{
+    char tmp[4096];
+    const char *p = data;
+    ssize_t w;
+    int fd;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+        fprintf(stderr, "sanad: the path '%s' is too long\n", path);
+        return -1;
+    }
+    if ((fd = mkstemp(tmp)) < 0) {
+        fprintf(stderr, "sanad: cannot create '%s': %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    while (len > 0) {
+        if ((w = write(fd, p, len)) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (len > 0 || fsync(fd) < 0 || close(fd) < 0) {
+        fprintf(stderr, "sanad: cannot write '%s': %s\n", tmp, strerror(errno));
+        if (len > 0)
+            close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) < 0) {
+        fprintf(stderr, "sanad: cannot write '%s': %s\n", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
 }

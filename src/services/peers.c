@@ -586,13 +586,13 @@ int peers_enrol_accept(struct db *db, const struct caller *who, const char *hub_
                        "the hub's key fingerprint is %s, not the one given; do not trust this connection", fp);
     if (name && name_ok(name, e) < 0)
         return -1;
-    if (url_ok(hub_url, e) < 0 || changelog_node_id(db, self, e) < 0)
+    if ((hub_url && url_ok(hub_url, e) < 0) || changelog_node_id(db, self, e) < 0)
         return -1;
     if (strcmp(self, hub_id) == 0)
-        return err_set(e, ERR_INVALID, "enrolled_with_self", "that url is this very node");
+        return err_set(e, ERR_INVALID, "enrolled_with_self", "that is this very node");
     snprintf(out->id, sizeof(out->id), "%s", hub_id);
     snprintf(out->public_key, sizeof(out->public_key), "%s", hub_key);
-    url_copy(out->url, hub_url);
+    url_copy(out->url, hub_url ? hub_url : "");
     out->enrolled_at = now_ms();
     if (db_begin_write(db, e) < 0)
         return -1;

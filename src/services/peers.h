@@ -96,7 +96,8 @@ json_t *peers_enrol(struct db *db, const char *dir, const struct caller *who, co
  * "public_key"[,"url"]}). ERR_INVALID "invalid_code" when the code cannot be one. */
 json_t *peers_enrol_request(struct db *db, const char *dir, const char *code, const char *self_url, struct err *e);
 
-/* On the node: store the hub that answered an enrolment at hub_url, pinning its key. name (may be NULL:
+/* On the node: store the hub that answered an enrolment at hub_url (NULL: an answer carried by hand,
+ * for a hub reached only by bundles), pinning its key. name (may be NULL:
  * the hub's own name) is what the hub will be called here; fingerprint (may be NULL) must match the
  * hub's key when given. *out receives the stored row. */
 int peers_enrol_accept(struct db *db, const struct caller *who, const char *hub_url, const char *name,

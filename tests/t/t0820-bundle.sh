@@ -145,6 +145,50 @@ sanad bundle import --data "$HUB" "$TMP/c1.bundle"
 expect_output out "applied 0," "an old bundle imported late applies nothing"
 check "both nodes still hold the same records" test "$(ids "$HUB")" = "$(ids "$CLINIC")"
 
+# ---- enrolment without a network, then bundles -----------------------------------------------------------------
+OTHER_ID=$(sqlite3 "$OTHER/sanad.db" "select value from meta where key = 'node_id'")
+sanad peer invite --data "$HUB" --name field
+CODE2=$(sed -n 's/^Enrolment code: *//p' "$TMP/.out")
+HUB_FP=$(sed -n 's/^Hub key: *//p' "$TMP/.out")
+sanad peer request --data "$OTHER" --code "$CODE2" --out "$TMP/request.json"
+expect_rc 0 "peer request writes an enrolment request to a file"
+OTHER_FP=$(sed -n "s/^This node's key: *//p" "$TMP/.out")
+check "the request file is readable by its owner only" test "$(stat -c %a "$TMP/request.json")" = 600
+sanad peer accept --data "$HUB" --in "$TMP/request.json" --out "$TMP/answer.json"
+expect_rc 0 "peer accept on the hub enrols the node from the file"
+expect_output out "^Its key: +$OTHER_FP\$" "accept prints the node's key, the one request printed"
+check "the answer holds no code" sh -c "! grep -q '\"code\"' '$TMP/answer.json'"
+sanad peer accept --data "$HUB" --in "$TMP/request.json" --out "$TMP/answer2.json"
+expect_rc_nonzero "the same request accepted twice (the code is used up)"
+check "and no second answer is written" test ! -e "$TMP/answer2.json"
+# an answer altered on the way: a key that is not the hub's is refused with --hub-key
+python3 -c "import json,sys; a = json.load(open(sys.argv[1])); a['public_key'] = 'A' * 43; json.dump(a, open(sys.argv[2], 'w'))" \
+  "$TMP/answer.json" "$TMP/forged-answer.json"
+sanad peer add --data "$OTHER" --answer "$TMP/forged-answer.json" --hub-key "$HUB_FP"
+expect_rc_nonzero "an answer with another key than the hub's fingerprint is refused"
+check "and pins nothing" test "$(sqlite3 "$OTHER/sanad.db" "select count(*) from peers")" = 0
+sanad peer add --data "$OTHER" --answer "$TMP/answer.json" --hub-key "$HUB_FP" --name hub
+expect_rc 0 "peer add --answer pins the hub (with its fingerprint checked)"
+check "the hub has no url there (bundles only)" \
+  test "$(sqlite3 "$OTHER/sanad.db" "select url from peers where name = 'hub'")" = ""
+sanad peer add --data "$OTHER" --answer "$TMP/request.json"
+expect_rc_nonzero "a request file is not an answer"
+sanad peer request --data "$OTHER" --code not-a-code --out "$TMP/bad.json"
+expect_rc_nonzero "a request with a malformed code"
+sanad peer accept --data "$HUB" --in "$TMP/noise.bundle" --out "$TMP/x.json"
+expect_rc_nonzero "accept of a file that is not a request"
+
+sanad demo --data "$OTHER" --patients 5 --visits 1 --entries 1 --seed 11
+sanad bundle export --data "$OTHER" --peer hub --out "$TMP/o1.bundle"
+expect_rc 0 "a node enrolled without a network exports a bundle"
+OTHER_OWN=$(own_changes "$OTHER" "$OTHER_ID")
+sanad bundle import --data "$HUB" "$TMP/o1.bundle"
+expect_output out "applied $OTHER_OWN, already held 0," "and the hub imports it"
+sanad bundle export --data "$HUB" --peer field --out "$TMP/h2.bundle"
+sanad bundle import --data "$OTHER" "$TMP/h2.bundle"
+expect_rc 0 "the hub's bundle imports on that node"
+check "which then holds what the hub holds" test "$(ids "$OTHER")" = "$(ids "$HUB")"
+
 # ---- an unknown sender ---------------------------------------------------------------------------------------
 sanad peer remove --data "$HUB" --name clinic
 expect_rc 0 "the hub forgets the clinic"
