@@ -372,6 +372,9 @@ int bundle_import(struct db *db, const char *dir, const void *data, size_t len, 
         db_rollback(db);
         goto done;
     }
+    /* heard from it: 'sanad peer list' and the sync status show when (a failure here loses nothing) */
+    if (peers_record_attempt(db, h.from, NULL, e) < 0)
+        err_clear(e);
     snprintf(s->peer_name, sizeof(s->peer_name), "%s", peer.name);
     snprintf(s->from, sizeof(s->from), "%s", h.from);
     snprintf(s->to, sizeof(s->to), "%s", h.to);

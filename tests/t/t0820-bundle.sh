@@ -60,6 +60,8 @@ expect_rc 0 "bundle import on the hub"
 expect_output out "^bundle from 'clinic' \(made [0-9T:.Z-]+\): $WANT changes in 1 batches; applied $WANT, already held 0, conflicts 0, quarantined 0\$" \
   "import says what it applied (every change the clinic wrote)"
 check "the hub holds the clinic's patients, visits and entries" test "$(ids "$HUB")" = "$(ids "$CLINIC")"
+check "the hub notes when it last heard from the clinic" \
+  test "$(sqlite3 "$HUB/sanad.db" "select last_success_at > 0 from peers where id = '$CLINIC_ID'")" = 1
 check "the import is in the hub's audit log" \
   test "$(sqlite3 "$HUB/sanad.db" "select count(*) from audit_log where action = 'sync.bundle_import'")" = 1
 check "the export is in the clinic's audit log" \
