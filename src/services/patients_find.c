@@ -693,18 +693,13 @@ fail:
 #define MATCH_KEYS_MAX 96       /* distinct keys of a draft */
 #define MATCH_EXACT_NAME 0.95   /* a candidate this similar ends the search for misspellings */
 
-/* Civil year of a day number (the inverse of days_from_civil, Howard Hinnant's algorithm). */
+/* Civil year of a day number. */
 static int year_of_day(int64_t z)
 {
-    int64_t era, doe, yoe, doy, mp;
+    int y, m, d;
 
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    return (int)(yoe + era * 400 + (mp >= 10));
+    date_civil_from_days(z, &y, &m, &d);
+    return y;
 }
 
 /* The birth years of stored records whose date is compatible with a draft's (see birth_interval). */
