@@ -56,7 +56,7 @@ int cmd_help(int argc, char **argv)
            "  import    register patients from a CSV file\n"
            "  export    write the patients (CSV or JSON lines) or form entries (JSON lines) out\n"
            "  forms     list, show and add form definitions; import an XLSForm\n"
-           "  peer      enrol other nodes to sync with (invite, add, list, remove)\n"
+           "  peer      enrol other nodes to sync with (invite, add, list, remove; request, accept offline)\n"
            "  sync      sync once with the enrolled peers and print what moved\n"
            "  bundle    sync without a network: export changes for a peer to a file, import one\n"
            "  help      this text; 'sanad help COMMAND' for one command, 'sanad help roles' for the roles\n\n"
