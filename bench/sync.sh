@@ -12,6 +12,8 @@
 #   KEEP=1             keep the work directory and print where it is
 #   PERF=1             one more initial sync under `perf record` (client, with the hub profiled too) and
 #                      the hottest functions; the figures of that run are not counted
+# The same initial data is also carried as a bundle file (`sanad bundle export`, then `import` on a fresh
+# node), timed, with no target of its own.
 # The workload is `sanad demo --patients N --visits 3 --entries 2`: N patients, 3 N encounters, 6 N form
 # entries (vitals, consultation), the shape of the issue's 200,000 records at N = 20,000. It prints figures
 # and never fails on one; it stops with an error when a sync does not move what it should. See
@@ -340,6 +342,9 @@ scenario() {
         r=$((r + 1))
     done
     last_node=$node
+    if [ "$tag" = N ]; then
+        bundle_runs "$hub" "$hub_url" "$hub_counts"
+    fi
 
     # one more, through the relay, for the bytes on the wire (its time is not counted)
     start_relay "$hub_port"
@@ -398,6 +403,38 @@ scenario() {
     fi
     stop_server "$hub_pid"
     echo
+}
+
+# bundle_runs HUB URL COUNTS: the same initial data carried by hand (`sanad bundle`, docs/sync.md
+# "Bundles"): REPEAT exports of the whole hub for a fresh node enrolled with it, each imported into a
+# fresh copy of that node, timed; the node must then hold the hub's records.
+bundle_runs() {
+    bnode=$work/node-bundle
+    new_node "$bnode" "Clinic bundle"
+    enrol "$1" "$2" "$bnode" "clinic-bundle"
+    r=1
+    while [ $r -le "$REPEAT" ]; do
+        t0=$(now_ns)
+        "$bin" bundle export --data "$1" --peer clinic-bundle --out "$work/hub.bundle" >"$work/bundle.out" 2>&1 \
+            || { cat "$work/bundle.out" >&2; die "sanad bundle export failed"; }
+        t1=$(now_ns)
+        rm -rf "$bnode-$r"
+        cp -a "$bnode" "$bnode-$r"
+        t2=$(now_ns)
+        "$bin" bundle import --data "$bnode-$r" "$work/hub.bundle" >"$work/bundle.in" 2>&1 \
+            || { cat "$work/bundle.in" >&2; die "sanad bundle import failed"; }
+        t3=$(now_ns)
+        got=$(count_records "$bnode-$r")
+        [ "$got" = "$3" ] || die "bundle run $r: the node holds $got, the hub $3"
+        calc "($t1 - $t0) / 1e9" >>"$res/bundle.export.s"
+        echo >>"$res/bundle.export.s"
+        calc "($t3 - $t2) / 1e9" >>"$res/bundle.import.s"
+        echo >>"$res/bundle.import.s"
+        stat -c %s "$work/hub.bundle" >>"$res/bundle.bytes"
+        echo "  bundle run $r: export $(calc "($t1 - $t0) / 1e9") s, import $(calc "($t3 - $t2) / 1e9") s, $(stat -c %s "$work/hub.bundle") bytes"
+        rm -rf "$bnode-$r"
+        r=$((r + 1))
+    done
 }
 
 # profile_initial HUB URL HUB_PID: one more initial sync (of SIZE + increments) with the receiving
@@ -611,6 +648,9 @@ row "incremental: bytes on the wire (relay)" "$(calc "$inc_wire / 1e3" | xargs p
 row "incremental, +$INC_RECORDS on $((RECORDS / 4)): wall" "$(fmt "$(calc "$inc4_s * 1000")" '%.1f ms')" "(same as at $N)" "" "" ""
 row "incremental on $((RECORDS / 4)): wire bytes (relay)" "$(calc "$inc4_wire / 1e3" | xargs printf '%.1f KB')" "(same as at $N)" "" "" ""
 row "initial sync, $((RECORDS / 4)) records: wall" "$(fmt "$init4_s" '%.3f s')" "(reference)" "" "" ""
+row "bundle of the hub: export, wall" "$(fmt "$(med bundle.export.s)" '%.3f s')" "(no target)" "" "" ""
+row "bundle of the hub: import, wall" "$(fmt "$(med bundle.import.s)" '%.3f s')" "(no target)" "$(fmt "$floor_s" '%.3f s')" "$(calc "$(med bundle.import.s) / $floor_s" | xargs printf '%.1fx')" ""
+row "bundle of the hub: size" "$(calc "$(med bundle.bytes) / 1e6" | xargs printf '%.2f MB')" "" "" "" ""
 echo
 echo "every run (seconds): initial $(list N.init.s); push $(list push.s); incremental $(list N.inc.s); at $N4 patients: initial $(list N4.init.s), incremental $(list N4.inc.s)"
 echo "where the initial sync's time goes (medians): sanad sync CPU $(med N.init.cpu) s, hub CPU $(med N.init.srvcpu) s, hub's own time answering the pulls $(calc "$(med N.init.srvus) / 1e6") s (access log)"
