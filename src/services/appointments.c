@@ -109,34 +109,7 @@ static int service_valid(const char *s)
 
 static json_t *appointment_load(struct db *db, const struct caller *who, const char *id, struct err *e)
 {
-    json_t *rec = NULL;
-    int found;
-
-    if (!id_valid(id))
-        return err_set(e, ERR_NOT_FOUND, "appointment_not_found", "no appointment with this id"), NULL;
-    if ((found = store_appointment_get(db, id, &rec, e)) < 0)
-        return NULL;
-    if (!found || !clinical_record_visible(db, who, rec)) {
-        json_decref(rec);
-        return err_set(e, ERR_NOT_FOUND, "appointment_not_found", "no appointment with this id"), NULL;
-    }
-    return rec;
-}
-
-static json_t *encounter_load(struct db *db, const struct caller *who, const char *id, struct err *e)
-{
-    json_t *enc = NULL;
-    int found;
-
-    if (!id_valid(id))
-        return err_set(e, ERR_NOT_FOUND, "encounter_not_found", "no encounter with this id"), NULL;
-    if ((found = store_encounter_get(db, id, &enc, e)) < 0)
-        return NULL;
-    if (!found || json_is_true(json_object_get(enc, "deleted")) || !clinical_record_visible(db, who, enc)) {
-        json_decref(enc);
-        return err_set(e, ERR_NOT_FOUND, "encounter_not_found", "no encounter with this id"), NULL;
-    }
-    return enc;
+    return clinical_load(db, who, id, store_appointment_get, NULL, NULL, "appointment_not_found", "appointment", e);
 }
 
 /* ---- input ---- */
@@ -267,7 +240,7 @@ json_t *appointments_follow_up(struct db *db, const struct caller *who, const ch
 
     if (json_check_fields(input, appointments_follow_up_fields, e) < 0 || db_begin_write(db, e) < 0)
         return NULL;
-    if ((enc = encounter_load(db, who, encounter_id, e)) == NULL)
+    if ((enc = encounters_load(db, who, encounter_id, e)) == NULL)
         goto done;
     if (strcmp(json_string_value(json_object_get(enc, "status")), "cancelled") == 0) {
         err_set(e, ERR_CONFLICT, "encounter_cancelled", "the encounter was cancelled: book from another one");
@@ -324,7 +297,7 @@ static int update_changes(struct db *db, const struct caller *who, const json_t 
         if (strcmp(to, "fulfilled") != 0)
             return err_set_field(e, "encounter_id", ERR_UNPROCESSABLE, "invalid_encounter", "encounter_id names the "
                                  "visit that fulfilled the appointment: send it with status fulfilled");
-        if ((enc = encounter_load(db, who, link, e)) == NULL)
+        if ((enc = encounters_load(db, who, link, e)) == NULL)
             return err_field(e, "encounter_id");
         has = json_equal(json_object_get(enc, "patient_id"), json_object_get(cur, "patient_id"));
         json_decref(enc);

@@ -320,21 +320,14 @@ static json_t *item_view(const json_t *item)
     return v;
 }
 
+static int item_of_kind(const json_t *item, const void *kind)
+{
+    return strcmp(json_string_value(json_object_get(item, "kind")), kind) == 0;
+}
+
 static json_t *item_load(struct db *db, const struct caller *who, const char *kind, const char *id, struct err *e)
 {
-    json_t *item = NULL;
-    int found;
-
-    if (!id_valid(id))
-        return err_set(e, ERR_NOT_FOUND, "not_found", "no %s with this id", kind), NULL;
-    if ((found = store_chart_get(db, id, &item, e)) < 0)
-        return NULL;
-    if (!found || strcmp(json_string_value(json_object_get(item, "kind")), kind) != 0
-        || !clinical_record_visible(db, who, item)) {
-        json_decref(item);
-        return err_set(e, ERR_NOT_FOUND, "not_found", "no %s with this id", kind), NULL;
-    }
-    return item;
+    return clinical_load(db, who, id, store_chart_get, item_of_kind, kind, "not_found", kind, e);
 }
 
 static void audit_action(char *out, size_t n, const char *kind, const char *verb)

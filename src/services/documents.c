@@ -105,39 +105,10 @@ void documents_download_name(const char *filename, const char *title, const char
 
 /* ---- visibility ---- */
 
-static int patient_visible(struct db *db, const struct caller *who, const char *id, struct patient_brief *p,
-                           struct err *e)
-{
-    int found;
-
-    if (!id_valid(id))
-        return err_set(e, ERR_NOT_FOUND, "patient_not_found", "no patient with this id");
-    if ((found = store_patient_brief(db, id, p, e)) < 0)
-        return -1;
-    if (!found || p->deleted || !caller_has_site(who, p->site_id))
-        return err_set(e, ERR_NOT_FOUND, "patient_not_found", "no patient with this id");
-    return 0;
-}
-
 /* A document is visible to callers of its own site or of its patient's site (as encounters are). */
 static json_t *document_load(struct db *db, const struct caller *who, const char *id, struct err *e)
 {
-    struct patient_brief p;
-    struct err ignore;
-    json_t *doc = NULL;
-    int found;
-
-    if (!id_valid(id))
-        return err_set(e, ERR_NOT_FOUND, "document_not_found", "no document with this id"), NULL;
-    if ((found = store_document_get(db, id, &doc, e)) < 0)
-        return NULL;
-    err_clear(&ignore);
-    if (found && (caller_has_site(who, json_string_value(json_object_get(doc, "site_id")))
-                  || (store_patient_brief(db, json_string_value(json_object_get(doc, "patient_id")), &p, &ignore) > 0
-                      && caller_has_site(who, p.site_id))))
-        return doc;
-    json_decref(doc);
-    return err_set(e, ERR_NOT_FOUND, "document_not_found", "no document with this id"), NULL;
+    return clinical_load(db, who, id, store_document_get, NULL, NULL, "document_not_found", "document", e);
 }
 
 /* row[key], or null when absent. */
@@ -261,7 +232,7 @@ json_t *documents_upload(struct db *db, const struct caller *who, const char *pa
 
     if (who->nsites == 0)
         return err_set(e, ERR_FORBIDDEN, "no_site", "your account belongs to no site"), NULL;
-    if (upload_check(in, &type, &filename, e) < 0 || patient_visible(db, who, patient_id, &p, e) < 0
+    if (upload_check(in, &type, &filename, e) < 0 || clinical_patient_visible(db, who, patient_id, &p, e) < 0
         || (in->encounter_id && upload_encounter(db, p.id, in->encounter_id, &enc, e) < 0))
         return NULL;
     site = enc && caller_has_site(who, json_string_value(json_object_get(enc, "site_id")))
@@ -276,7 +247,7 @@ json_t *documents_upload(struct db *db, const struct caller *who, const char *pa
     if (db_begin_write(db, e) < 0)
         goto done;
     /* the patient may have been deleted meanwhile */
-    if (patient_visible(db, who, patient_id, &p, e) < 0
+    if (clinical_patient_visible(db, who, patient_id, &p, e) < 0
         || changelog_record(db, NULL, DOCUMENT_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0)
         goto fail;
     json_object_del(changes, "content");    /* the row keeps the metadata only; free the copy now */
@@ -340,7 +311,7 @@ json_t *documents_list(struct db *db, const struct caller *who, const char *pati
         json_decref(items);
         return err_set(e, ERR_INVALID, "invalid_cursor", "the cursor is not one this server gave"), NULL;
     }
-    if (patient_visible(db, who, patient_id, &p, e) < 0
+    if (clinical_patient_visible(db, who, patient_id, &p, e) < 0
         || store_document_list(db, patient_id, cursor, limit + 1, list_add, items, e) < 0
         || audit_record(db, who, "document.list", "patient", patient_id, p.site_id, "ok", e) < 0) {
         json_decref(items);

@@ -74,36 +74,47 @@ int clinical_record_visible(struct db *db, const struct caller *who, const json_
            && caller_has_site(who, p.site_id);
 }
 
-static json_t *encounter_load(struct db *db, const struct caller *who, const char *id, struct err *e)
+json_t *clinical_load(struct db *db, const struct caller *who, const char *id,
+                      int (*get)(struct db *db, const char *id, json_t **out, struct err *e),
+                      int (*live)(const json_t *rec, const void *arg), const void *arg, const char *code,
+                      const char *what, struct err *e)
 {
-    json_t *enc = NULL;
+    json_t *rec = NULL;
     int found;
 
-    if (!id_valid(id))
-        return err_set(e, ERR_NOT_FOUND, "encounter_not_found", "no encounter with this id"), NULL;
-    if ((found = store_encounter_get(db, id, &enc, e)) < 0)
-        return NULL;
-    if (!found || json_is_true(json_object_get(enc, "deleted")) || !clinical_record_visible(db, who, enc)) {
-        json_decref(enc);
-        return err_set(e, ERR_NOT_FOUND, "encounter_not_found", "no encounter with this id"), NULL;
+    if (id_valid(id)) {
+        if ((found = get(db, id, &rec, e)) < 0)
+            return NULL;
+        if (found && (live == NULL || live(rec, arg)) && clinical_record_visible(db, who, rec))
+            return rec;
+        json_decref(rec);
     }
-    return enc;
+    err_set(e, ERR_NOT_FOUND, code, "no %s with this id", what);
+    return NULL;
+}
+
+static int encounter_live(const json_t *enc, const void *arg)
+{
+    (void)arg;
+    return !json_is_true(json_object_get(enc, "deleted"));
+}
+
+json_t *encounters_load(struct db *db, const struct caller *who, const char *id, struct err *e)
+{
+    return clinical_load(db, who, id, store_encounter_get, encounter_live, NULL, "encounter_not_found", "encounter",
+                         e);
+}
+
+/* An entry of a form (a withdrawal, which has none, is not one to read or correct). */
+static int entry_live(const json_t *entry, const void *arg)
+{
+    (void)arg;
+    return !json_is_null(json_object_get(entry, "form_id"));
 }
 
 static json_t *entry_load(struct db *db, const struct caller *who, const char *id, struct err *e)
 {
-    json_t *entry = NULL;
-    int found;
-
-    if (!id_valid(id))
-        return err_set(e, ERR_NOT_FOUND, "entry_not_found", "no entry with this id"), NULL;
-    if ((found = store_entry_get(db, id, &entry, e)) < 0)
-        return NULL;
-    if (!found || json_is_null(json_object_get(entry, "form_id")) || !clinical_record_visible(db, who, entry)) {
-        json_decref(entry);
-        return err_set(e, ERR_NOT_FOUND, "entry_not_found", "no entry with this id"), NULL;
-    }
-    return entry;
+    return clinical_load(db, who, id, store_entry_get, entry_live, NULL, "entry_not_found", "entry", e);
 }
 
 /* ---- views ---- */
@@ -367,7 +378,7 @@ json_t *encounters_update(struct db *db, const struct caller *who, const char *i
         return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory"), NULL;
     if (db_begin_write(db, e) < 0)
         goto done;
-    if ((cur = encounter_load(db, who, id, e)) == NULL || encounter_changes(who, input, cur, NULL, changes, e) < 0)
+    if ((cur = encounters_load(db, who, id, e)) == NULL || encounter_changes(who, input, cur, NULL, changes, e) < 0)
         goto fail;
     if (json_object_size(changes) > 0
         && (changelog_record(db, NULL, ENCOUNTER_TABLE, id, changes, 0, NULL, e) < 0
@@ -437,7 +448,7 @@ json_t *encounters_get(struct db *db, const struct caller *who, const char *id, 
 
     if (db_begin_read(db, e) < 0)
         return NULL;
-    if ((enc = encounter_load(db, who, id, e)) != NULL && (entries = encounter_entries(db, id, lang, e)) != NULL
+    if ((enc = encounters_load(db, who, id, e)) != NULL && (entries = encounter_entries(db, id, lang, e)) != NULL
         && (out = encounter_view(enc)) != NULL)
         json_object_set_new(out, "entries", entries), entries = NULL;
     db_commit(db, NULL);
@@ -520,7 +531,7 @@ static json_t *entry_create_in(struct clinical_batch *b, const char *encounter_i
         return NULL;
     if (version && json_integer_value(version) < 1)
         return err_set_field(e, "version", ERR_UNPROCESSABLE, "invalid_version", "version must be 1 or more"), NULL;
-    if ((enc = encounter_load(db, who, encounter_id, e)) == NULL)
+    if ((enc = encounters_load(db, who, encounter_id, e)) == NULL)
         goto fail;
     if (strcmp(json_string_value(json_object_get(enc, "status")), "cancelled") == 0) {
         err_set(e, ERR_CONFLICT, "encounter_cancelled", "the encounter was cancelled: record in another one");

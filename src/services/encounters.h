@@ -86,6 +86,15 @@ struct patient_brief;
 int clinical_patient_visible(struct db *db, const struct caller *who, const char *id, struct patient_brief *p,
                              struct err *e);
 int clinical_record_visible(struct db *db, const struct caller *who, const json_t *rec);
+/* The clinical record id, read with get, for who: a new reference when it exists, live(rec, arg) holds
+ * (live may be NULL) and who may see it (clinical_record_visible); else NULL with ERR_NOT_FOUND code and
+ * "no <what> with this id" (one answer whether it is missing, gone or another site's). */
+json_t *clinical_load(struct db *db, const struct caller *who, const char *id,
+                      int (*get)(struct db *db, const char *id, json_t **out, struct err *e),
+                      int (*live)(const json_t *rec, const void *arg), const void *arg, const char *code,
+                      const char *what, struct err *e);
+/* An encounter who may see and that is not deleted (clinical_load). */
+json_t *encounters_load(struct db *db, const struct caller *who, const char *id, struct err *e);
 /* The site_id of a stored clinical record read with get (for replication to peers restricted to some
  * sites): 1 found (site filled), 0 not found, -1 on failure. */
 int clinical_site_of(struct db *db, int (*get)(struct db *db, const char *id, json_t **out, struct err *e),
