@@ -20,37 +20,6 @@ struct variant {
 static struct variant variants[VARIANTS_MAX];
 static int nvariants;
 
-/* Open the variant list: $SANAD_TESTDATA/name_variants.tsv, else tests/unit/ under the cwd, else
- * tests/unit/ two levels above this executable (build/tests/test_names). */
-static FILE *variants_open(char *path, size_t cap)
-{
-    const char *dir = getenv("SANAD_TESTDATA");
-    char exe[1024], *slash;
-    ssize_t n;
-    FILE *f;
-
-    if (dir && *dir) {
-        snprintf(path, cap, "%s/%s", dir, VARIANTS_FILE);
-        return fopen(path, "r");
-    }
-    snprintf(path, cap, "tests/unit/%s", VARIANTS_FILE);
-    if ((f = fopen(path, "r")) != NULL)
-        return f;
-    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        if ((slash = strrchr(exe, '/')) != NULL)
-            *slash = '\0';
-        if ((slash = strrchr(exe, '/')) != NULL)
-            *slash = '\0';
-        snprintf(path, cap, "%s/../tests/unit/%s", exe, VARIANTS_FILE);
-        if ((f = fopen(path, "r")) != NULL)
-            return f;
-    }
-    snprintf(path, cap, "tests/unit/%s", VARIANTS_FILE);
-    return NULL;
-}
-
 /* Load the TSV once (comment lines start with '#', the first line is a header). */
 static void variants_load(void)
 {
@@ -60,7 +29,7 @@ static void variants_load(void)
 
     if (nvariants > 0)
         return;
-    f = variants_open(path, sizeof(path));
+    f = tu_data_open(VARIANTS_FILE, path, sizeof(path));
     if (!f)
         fail_msg("cannot open '%s' (run from the repository root or set SANAD_TESTDATA)", path);
     while (fgets(line, sizeof(line), f)) {

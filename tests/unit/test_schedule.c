@@ -308,37 +308,6 @@ static json_t *history_of(const char *spec)
     return h;
 }
 
-/* Open the case file: $SANAD_TESTDATA/schedule_cases.tsv, else tests/unit/ under the cwd, else tests/unit/
- * two levels above this executable (build/tests/test_schedule). */
-static FILE *cases_open(char *path, size_t cap)
-{
-    const char *dir = getenv("SANAD_TESTDATA");
-    char exe[1024], *slash;
-    ssize_t n;
-    FILE *f;
-
-    if (dir && *dir) {
-        snprintf(path, cap, "%s/%s", dir, CASES_FILE);
-        return fopen(path, "r");
-    }
-    snprintf(path, cap, "tests/unit/%s", CASES_FILE);
-    if ((f = fopen(path, "r")) != NULL)
-        return f;
-    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        if ((slash = strrchr(exe, '/')) != NULL)
-            *slash = '\0';
-        if ((slash = strrchr(exe, '/')) != NULL)
-            *slash = '\0';
-        snprintf(path, cap, "%s/../tests/unit/%s", exe, CASES_FILE);
-        if ((f = fopen(path, "r")) != NULL)
-            return f;
-    }
-    snprintf(path, cap, "tests/unit/%s", CASES_FILE);
-    return NULL;
-}
-
 /* Run one case line (name, birth, today, sex, history, overdue, due, checks) against schedule s. */
 static void run_case(const struct schedule *s, char **f)
 {
@@ -391,7 +360,7 @@ static void test_cases(void **state)
     s = schedule_builtin(&e);
     if (s == NULL)
         fail_msg("the built-in schedule does not load: %s", e.message);
-    f = cases_open(path, sizeof(path));
+    f = tu_data_open(CASES_FILE, path, sizeof(path));
     if (f == NULL)
         fail_msg("cannot open '%s' (run from the repository root or set SANAD_TESTDATA)", path);
     case_failures = 0;

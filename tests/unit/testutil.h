@@ -36,6 +36,38 @@ static inline char *tu_temp_path(void)
     return out;
 }
 
+/* Open a test data file: $SANAD_TESTDATA/NAME, else tests/unit/NAME under the cwd, else tests/unit/NAME two
+ * levels above this executable (build/tests/test_x). path (cap bytes) receives the path tried last, for
+ * messages. NULL when none opens. */
+static inline FILE *tu_data_open(const char *name, char *path, size_t cap)
+{
+    const char *dir = getenv("SANAD_TESTDATA");
+    char exe[1024], *slash;
+    ssize_t n;
+    FILE *f;
+
+    if (dir && *dir) {
+        snprintf(path, cap, "%s/%s", dir, name);
+        return fopen(path, "r");
+    }
+    snprintf(path, cap, "tests/unit/%s", name);
+    if ((f = fopen(path, "r")) != NULL)
+        return f;
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        if ((slash = strrchr(exe, '/')) != NULL)
+            *slash = '\0';
+        if ((slash = strrchr(exe, '/')) != NULL)
+            *slash = '\0';
+        snprintf(path, cap, "%s/../tests/unit/%s", exe, name);
+        if ((f = fopen(path, "r")) != NULL)
+            return f;
+    }
+    snprintf(path, cap, "tests/unit/%s", name);
+    return NULL;
+}
+
 /* Create a node (site "Test clinic", admin "admin" / TU_ADMIN_PASSWORD) in a fresh temp dir and open
  * it. *dir_out receives the directory (caller frees, tu_remove_dir removes it). */
 static inline struct db *tu_node(char **dir_out)
