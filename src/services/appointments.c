@@ -136,25 +136,6 @@ static int check_starts_at(const json_t *input, char out[21], struct err *e)
     return 1;
 }
 
-/* Apply changes to a stored appointment (or make a new one) and store it. */
-static int appointment_store(struct db *db, const char *id, const json_t *base, const json_t *changes, int64_t at,
-                             struct err *e)
-{
-    json_t *rec = base ? json_deep_copy(base) : json_object();
-    int64_t created = at;
-    int rc;
-
-    if (rec == NULL)
-        return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
-    if (base && json_is_integer(json_object_get(base, "created_at")))
-        created = json_integer_value(json_object_get(base, "created_at"));
-    json_object_update(rec, (json_t *)changes);
-    json_object_set_new(rec, "id", json_string(id));
-    rc = store_appointment_put(db, rec, created, at, e);
-    json_decref(rec);
-    return rc;
-}
-
 /* Book inside the caller's write transaction for patient p. The site is input's site_id, else
  * default_site or the patient's when the caller has it, else the caller's first; link (may be NULL) is
  * the visit it follows up; service_default (may be NULL) stands in for a missing service. */
@@ -196,7 +177,8 @@ static json_t *book_in(struct db *db, const struct caller *who, const struct pat
         json_object_set_new(changes, "encounter_id", json_string(link));
     id_new(id);
     if (changelog_record(db, NULL, APPOINTMENT_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
-        || appointment_store(db, id, NULL, changes, now, e) < 0 || store_appointment_get(db, id, &rec, e) <= 0
+        || clinical_store(db, id, NULL, changes, now, store_appointment_put, e) < 0
+        || store_appointment_get(db, id, &rec, e) <= 0
         || audit_record(db, who, "appointment.create", "appointment", id, site, "ok", e) < 0)
         goto done;
     out = appointment_view(rec);
@@ -327,7 +309,7 @@ json_t *appointments_update(struct db *db, const struct caller *who, const char 
         goto done;
     if (json_object_size(changes) > 0
         && (changelog_record(db, NULL, APPOINTMENT_TABLE, id, changes, 0, NULL, e) < 0
-            || appointment_store(db, id, cur, changes, now_ms(), e) < 0))
+            || clinical_store(db, id, cur, changes, now_ms(), store_appointment_put, e) < 0))
         goto done;
     if (store_appointment_get(db, id, &rec, e) <= 0
         || audit_record(db, who, "appointment.update", "appointment", id,
@@ -533,7 +515,7 @@ int appointments_mark_missed(struct db *db, int64_t now, int64_t *marked, struct
         /* the value is the day itself, so two nodes sweeping the same appointment write the same change */
         changes = json_pack("{s:O}", "missed_day", json_object_get(row, "day"));
         if (changes == NULL || changelog_record(db, &tx, APPOINTMENT_TABLE, id, changes, 0, NULL, e) < 0
-            || appointment_store(db, id, row, changes, now_ms(), e) < 0
+            || clinical_store(db, id, row, changes, now_ms(), store_appointment_put, e) < 0
             || audit_record_in(db, &head, &sweep, "appointment.missed", "appointment", id,
                                json_string_value(json_object_get(row, "site_id")), "ok", e) < 0) {
             if (changes == NULL)
@@ -560,7 +542,7 @@ done:
 int appointments_apply(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
 {
     /* the state given is whole; the row keeps the creation time it was first stored with */
-    return appointment_store(db, id, NULL, fields, at, e);
+    return clinical_store(db, id, NULL, fields, at, store_appointment_put, e);
 }
 
 /* the first five must be strings; the others may also be null */

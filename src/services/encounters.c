@@ -286,9 +286,10 @@ static int encounter_changes(const struct caller *who, const json_t *input, cons
     return 0;
 }
 
-/* Apply changes to a stored encounter (or make a new one) and store it. */
-static int encounter_store(struct db *db, const char *id, const json_t *base, const json_t *changes, int64_t at,
-                           struct err *e)
+int clinical_store(struct db *db, const char *id, const json_t *base, const json_t *changes, int64_t at,
+                   int (*put)(struct db *db, const json_t *rec, int64_t created_at, int64_t updated_at,
+                              struct err *e),
+                   struct err *e)
 {
     json_t *rec = base ? json_deep_copy(base) : json_object();
     int64_t created = at;
@@ -300,7 +301,7 @@ static int encounter_store(struct db *db, const char *id, const json_t *base, co
         created = json_integer_value(json_object_get(base, "created_at"));
     json_object_update(rec, (json_t *)changes);
     json_object_set_new(rec, "id", json_string(id));
-    rc = store_encounter_put(db, rec, created, at, e);
+    rc = put(db, rec, created, at, e);
     json_decref(rec);
     return rc;
 }
@@ -321,7 +322,8 @@ static json_t *encounter_create_in(struct clinical_batch *b, const char *patient
     id_new(id);
     if (clinical_patient_visible(b->db, b->who, patient_id, &p, e) < 0 || encounter_changes(b->who, input, NULL, &p, changes, e) < 0
         || changelog_record(b->db, &b->tx, ENCOUNTER_TABLE, id, changes, CHANGELOG_NEW_ROW, NULL, e) < 0
-        || encounter_store(b->db, id, NULL, changes, now_ms(), e) < 0 || store_encounter_get(b->db, id, &enc, e) <= 0
+        || clinical_store(b->db, id, NULL, changes, now_ms(), store_encounter_put, e) < 0
+        || store_encounter_get(b->db, id, &enc, e) <= 0
         || audit_record_in(b->db, &b->audit, b->who, "encounter.create", "encounter", id,
                            json_string_value(json_object_get(changes, "site_id")), "ok", e) < 0)
         goto done;
@@ -382,7 +384,7 @@ json_t *encounters_update(struct db *db, const struct caller *who, const char *i
         goto fail;
     if (json_object_size(changes) > 0
         && (changelog_record(db, NULL, ENCOUNTER_TABLE, id, changes, 0, NULL, e) < 0
-            || encounter_store(db, id, cur, changes, now_ms(), e) < 0))
+            || clinical_store(db, id, cur, changes, now_ms(), store_encounter_put, e) < 0))
         goto fail;
     if (store_encounter_get(db, id, &enc, e) <= 0
         || audit_record(db, who, "encounter.update", "encounter", id, json_string_value(json_object_get(cur, "site_id")),

@@ -93,6 +93,12 @@ json_t *clinical_load(struct db *db, const struct caller *who, const char *id,
                       int (*get)(struct db *db, const char *id, json_t **out, struct err *e),
                       int (*live)(const json_t *rec, const void *arg), const void *arg, const char *code,
                       const char *what, struct err *e);
+/* Store a flat clinical record with put: base (NULL for a new one) with changes over it, under id, keeping
+ * base's created_at (else at); updated at. */
+int clinical_store(struct db *db, const char *id, const json_t *base, const json_t *changes, int64_t at,
+                   int (*put)(struct db *db, const json_t *rec, int64_t created_at, int64_t updated_at,
+                              struct err *e),
+                   struct err *e);
 /* An encounter who may see and that is not deleted (clinical_load). */
 json_t *encounters_load(struct db *db, const struct caller *who, const char *id, struct err *e);
 /* The site_id of a stored clinical record read with get (for replication to peers restricted to some
