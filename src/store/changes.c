@@ -183,34 +183,24 @@ int store_row_has_changes(struct db *db, const char *tbl, const char *row_id, st
 {
     static const char sql[] = "SELECT 1 FROM changes WHERE row_id = $1 AND tbl = $2 LIMIT 1";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, row_id);
     db_bind_text(st, 2, tbl);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "probe changes of row", e);
+    return db_step_exists(db, st, "probe changes of row", e);
 }
 
 int store_change_exists(struct db *db, int64_t origin, int64_t seq, struct err *e)
 {
     static const char sql[] = "SELECT 1 FROM changes WHERE origin = $1 AND seq = $2";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
     sqlite3_bind_int64(st, 1, origin);
     sqlite3_bind_int64(st, 2, seq);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "check change", e);
+    return db_step_exists(db, st, "check change", e);
 }
 
 int store_changes_after(struct db *db, const char *origin_node, int64_t after, int64_t limit, store_log_cb cb,

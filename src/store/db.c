@@ -124,6 +124,16 @@ int db_step_done(struct db *db, sqlite3_stmt *st, const char *what, struct err *
     return db_fail(db, what, e);
 }
 
+int db_step_exists(struct db *db, sqlite3_stmt *st, const char *what, struct err *e)
+{
+    int rc = sqlite3_step(st);
+
+    db_stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_fail(db, what, e);
+}
+
 int db_step_int64(struct db *db, sqlite3_stmt *st, int64_t *out, const char *what, struct err *e)
 {
     int rc = sqlite3_step(st);

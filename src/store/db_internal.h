@@ -37,6 +37,8 @@ int db_step_done(struct db *db, sqlite3_stmt *st, const char *what, struct err *
 /* Step a statement whose first column of its first row is a number, and reset it: *out gets it (0 when
  * there is no row or it is NULL). */
 int db_step_int64(struct db *db, sqlite3_stmt *st, int64_t *out, const char *what, struct err *e);
+/* Step a statement that tells whether a row exists, and reset it: 1 a row, 0 none, -1 with *e set. */
+int db_step_exists(struct db *db, sqlite3_stmt *st, const char *what, struct err *e);
 
 /* Step st, building each row with read (NULL: out of memory) and handing it to cb (which returns non-zero to
  * stop), or, when one is not NULL, keeping the first row in *one (a new reference) and stopping. Resets

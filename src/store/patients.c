@@ -320,17 +320,12 @@ int store_patient_term_has(struct db *db, const char *term, const char *id, stru
 {
     static const char sql[] = "SELECT 1 FROM patient_terms WHERE term = $1 AND patient_id = $2";
     sqlite3_stmt *st = db_stmt(db, sql, e);
-    int rc;
 
     if (st == NULL)
         return -1;
     db_bind_text(st, 1, term);
     db_bind_text(st, 2, id);
-    rc = sqlite3_step(st);
-    db_stmt_done(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : db_fail(db, "find patient term", e);
+    return db_step_exists(db, st, "find patient term", e);
 }
 
 int store_patient_terms_count(struct db *db, const char *lo, const char *hi, int64_t cap, int64_t *n, struct err *e)
