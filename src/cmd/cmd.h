@@ -34,12 +34,8 @@ int cmd_write_file(const char *path, const void *data, size_t len);
  * (already reported). The caller wipes and frees it. */
 char *cmd_password(const char *file, int *generated);
 
-struct db;
-struct peer_row;
 struct sync_summary;
 /* What a sync session moved, as one line (sync.c; also logged by `serve --sync-every`). */
 void cmd_sync_describe(const struct sync_summary *s, char *out, size_t n);
-/* The peers that have a url (those this node syncs with): a malloc'ed array the caller frees. */
-int cmd_sync_list_targets(struct db *db, struct peer_row **rows, size_t *n, struct err *e);
 
 #endif

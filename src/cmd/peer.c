@@ -11,7 +11,6 @@
 #include "core/util.h"
 #include "http/client.h"
 #include "services/peers.h"
-#include "store/peers.h"
 #include "store/db.h"
 
 static const char usage[] =
@@ -234,7 +233,7 @@ static int peer_accept(struct db *db, const char *dir, const char *in_path, cons
                         "remove') and make a new invite\n");
         return 1;
     }
-    if (store_peer_get(db, in.node_id, &row, &e) <= 0)
+    if (peers_get(db, in.node_id, &row, &e) < 0)
         snprintf(row.name, sizeof(row.name), "%s", in.name);
     peers_fingerprint(in.public_key, fp);
     printf("Enrolled '%s' (%s); the answer for it is in %s\n", row.name, in.node_id, out);

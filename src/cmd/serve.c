@@ -133,7 +133,7 @@ static int64_t syncer_round(struct syncer *s, struct db *db)
     err_clear(&e);
     now = monotonic_us();
     next = now + s->every_ms * 1000;    /* look again for new peers at least this often */
-    if (cmd_sync_list_targets(db, &rows, &n, &e) < 0) {
+    if (peers_sync_targets(db, &rows, &n, &e) < 0) {
         log_error("sync: cannot list peers: %s", e.message);
         return next;
     }

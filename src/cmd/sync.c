@@ -14,7 +14,6 @@
 #include "services/peers.h"
 #include "services/sync.h"
 #include "store/db.h"
-#include "store/sync.h"
 
 #define SYNC_CHECKPOINT_PAGES 4096     /* 16 MiB of WAL */
 
@@ -45,29 +44,6 @@ void cmd_sync_describe(const struct sync_summary *s, char *out, size_t n)
              (long long)s->batches_in, (long long)s->batches_out, (long long)s->bytes_in, (long long)s->bytes_out);
 }
 
-struct sync_targets {
-    struct peer_row *rows;
-    size_t n, cap;
-};
-
-static int collect_peer(const struct peer_row *row, void *ctx)
-{
-    struct sync_targets *t = ctx;
-    struct peer_row *grown;
-
-    if (row->url[0] == '\0')
-        return 0;
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 8;
-        grown = realloc(t->rows, t->cap * sizeof(*grown));
-        if (grown == NULL)
-            return -1;
-        t->rows = grown;
-    }
-    t->rows[t->n++] = *row;
-    return 0;
-}
-
 /* The patients a session stores need ICU's transliterators, which take ~30 ms to compile: done on another
  * thread while the session connects and waits for its first batch, Arabic's first (~1 ms); the store
  * waits only for the one it needs if it is not done yet (names_init is thread-safe). */
@@ -76,19 +52,6 @@ static void *names_warm_up(void *arg)
     (void)arg;
     names_init();
     return NULL;
-}
-
-int cmd_sync_list_targets(struct db *db, struct peer_row **rows, size_t *n, struct err *e)
-{
-    struct sync_targets t = { NULL, 0, 0 };
-
-    if (store_peer_list(db, collect_peer, &t, e) < 0) {
-        free(t.rows);
-        return -1;
-    }
-    *rows = t.rows;
-    *n = t.n;
-    return 0;
 }
 
 /* `sanad sync settings`: print them, or change the one given. */
@@ -208,7 +171,7 @@ int cmd_sync(int argc, char **argv)
         }
         rows = &one;
         n = 1;
-    } else if (cmd_sync_list_targets(db, &rows, &n, &e) < 0) {
+    } else if (peers_sync_targets(db, &rows, &n, &e) < 0) {
         cmd_fail(&e);
         goto done;
     } else if (n == 0) {

@@ -673,6 +673,53 @@ int peers_get_by_name(struct db *db, const char *name, struct peer_row *out, str
     return 0;
 }
 
+int peers_get(struct db *db, const char *id, struct peer_row *out, struct err *e)
+{
+    int found = store_peer_get(db, id, out, e);
+
+    if (found < 0)
+        return -1;
+    if (!found)
+        return err_set(e, ERR_NOT_FOUND, "no_such_peer", "node %s is not an enrolled peer", id);
+    return 0;
+}
+
+struct sync_targets {
+    struct peer_row *rows;
+    size_t n, cap;
+};
+
+static int collect_target(const struct peer_row *row, void *ctx)
+{
+    struct sync_targets *t = ctx;
+    struct peer_row *grown;
+
+    if (row->url[0] == '\0')
+        return 0;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 8;
+        grown = realloc(t->rows, t->cap * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        t->rows = grown;
+    }
+    t->rows[t->n++] = *row;
+    return 0;
+}
+
+int peers_sync_targets(struct db *db, struct peer_row **rows, size_t *n, struct err *e)
+{
+    struct sync_targets t = { NULL, 0, 0 };
+
+    if (store_peer_list(db, collect_target, &t, e) < 0) {
+        free(t.rows);
+        return -1;
+    }
+    *rows = t.rows;
+    *n = t.n;
+    return 0;
+}
+
 int peers_remove(struct db *db, const struct caller *who, const char *name, struct err *e)
 {
     struct peer_row p;

@@ -107,6 +107,10 @@ int peers_enrol_accept(struct db *db, const struct caller *who, const char *hub_
  * "last_success_at","last_error"}] (times RFC 3339 or null). */
 json_t *peers_list(struct db *db, struct err *e);
 int peers_get_by_name(struct db *db, const char *name, struct peer_row *out, struct err *e);
+/* The peer of node id; ERR_NOT_FOUND "no_such_peer" when it is not enrolled. */
+int peers_get(struct db *db, const char *id, struct peer_row *out, struct err *e);
+/* The peers that have a url (those this node syncs with): a malloc'ed array the caller frees. */
+int peers_sync_targets(struct db *db, struct peer_row **rows, size_t *n, struct err *e);
 /* Remove a peer and its sync cursors. ERR_NOT_FOUND "no_such_peer". Audit-logged as peer.remove. */
 int peers_remove(struct db *db, const struct caller *who, const char *name, struct err *e);
 /* Note the outcome of a sync attempt with a peer (error NULL: success). */
