@@ -44,7 +44,6 @@ static void *jm_malloc(size_t n)
             b->next = r->head;
             r->head = b;
         }
-        r->bytes += sizeof(*b) + size;
     }
     p = b->data + b->used;
     b->used += need;
@@ -72,12 +71,6 @@ __attribute__((constructor)) static void jm_install(void)
     json_set_alloc_funcs(jm_malloc, jm_free);
 }
 
-void json_region_init(struct json_region *r)
-{
-    r->head = NULL;
-    r->bytes = 0;
-}
-
 void json_region_free(struct json_region *r)
 {
     struct json_region_block *b = r->head, *next;
@@ -88,7 +81,6 @@ void json_region_free(struct json_region *r)
         b = next;
     }
     r->head = NULL;
-    r->bytes = 0;
 }
 
 struct json_region *json_region_use(struct json_region *r)

@@ -21,12 +21,11 @@
 
 struct json_region_block;
 
+/* An empty region is all zeros ({ NULL }). */
 struct json_region {
     struct json_region_block *head;
-    size_t bytes;                       /* bytes held, for limits and figures */
 };
 
-void json_region_init(struct json_region *r);
 /* Release every value allocated in r (whatever their reference counts). */
 void json_region_free(struct json_region *r);
 /* Allocate this thread's JSON values in r from now on (NULL: with malloc again); the previous one. */
