@@ -216,8 +216,6 @@ int bundle_export(struct db *db, const char *dir, const char *peer_name, int all
     if (audit_record(db, &who, "sync.bundle_export", "peer", peer.id, NULL, "ok", e) < 0)
         goto done;
     snprintf(s->peer_name, sizeof(s->peer_name), "%s", peer.name);
-    snprintf(s->from, sizeof(s->from), "%s", self);
-    snprintf(s->to, sizeof(s->to), "%s", peer.id);
     s->bytes = out->len;
     rc = 0;
     goto done;
@@ -376,8 +374,6 @@ int bundle_import(struct db *db, const char *dir, const void *data, size_t len, 
     if (peers_record_attempt(db, h.from, NULL, e) < 0)
         err_clear(e);
     snprintf(s->peer_name, sizeof(s->peer_name), "%s", peer.name);
-    snprintf(s->from, sizeof(s->from), "%s", h.from);
-    snprintf(s->to, sizeof(s->to), "%s", h.to);
     s->created_at = h.created_at;
     s->batches = h.batches;
     s->changes = h.changes;

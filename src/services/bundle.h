@@ -36,8 +36,7 @@
 #define BUNDLE_MAX_BATCHES 100000
 
 struct bundle_summary {
-    char peer_name[PEER_NAME_MAX + 1];
-    char from[ID_LEN], to[ID_LEN];
+    char peer_name[PEER_NAME_MAX + 1];    /* the other side, as this node calls it */
     int64_t created_at;
     int64_t batches, changes;       /* in the bundle */
     size_t bytes;                   /* of the file */
