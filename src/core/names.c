@@ -148,6 +148,14 @@ struct thread_ctx {
 };
 
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+/* One lock per chain, held while it compiles and while a thread clones it: a thread that needs a chain
+ * compiled already does not wait for another being compiled (the warm-up's Any-Latin takes longest). */
+static pthread_mutex_t chain_lock[CHAIN_COUNT] = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+};
+_Static_assert(CHAIN_COUNT == 9, "one chain_lock initialiser per chain");
 static atomic_int names_ready;                  /* ctx_key valid */
 static int names_failed;                        /* it could not be made: do not retry on every call */
 static UTransliterator *templates[CHAIN_COUNT]; /* compiled on first use: most nodes see two or three scripts */
@@ -217,7 +225,7 @@ static int names_setup_locked(void)
     return 0;
 }
 
-/* Chain k's template, compiled on first use (under names_lock); NULL when ICU refuses it. */
+/* Chain k's template, compiled on first use (under chain_lock[k]); NULL when ICU refuses it. */
 static UTransliterator *template_get_locked(enum chain k)
 {
     if (!templates[k] && !chain_failed[k] && chain_rules[k] && !(templates[k] = template_compile(chain_rules[k])))
@@ -233,12 +241,12 @@ int names_init(void)
     rc = names_setup_locked();
     pthread_mutex_unlock(&names_lock);
     /* chain by chain, the cheapest and commonest (Arabic) first: another thread that needs one meanwhile
-     * waits for that one only */
+     * waits for that one only, or compiles it itself if this has not come to it yet */
     for (i = 0; rc == 0 && i < CHAIN_COUNT; i++) {
-        pthread_mutex_lock(&names_lock);
+        pthread_mutex_lock(&chain_lock[i]);
         if (chain_rules[i] && !template_get_locked((enum chain)i))
             rc = -1;
-        pthread_mutex_unlock(&names_lock);
+        pthread_mutex_unlock(&chain_lock[i]);
     }
     return rc;
 }
@@ -249,6 +257,8 @@ void names_shutdown(void)
     int i;
 
     pthread_mutex_lock(&names_lock);
+    for (i = 0; i < CHAIN_COUNT; i++)
+        pthread_mutex_lock(&chain_lock[i]);
     if (!names_ready)
         goto out;
     /* Deleting the key (it runs no destructors) makes every thread's old pointer unreachable; the clones
@@ -267,6 +277,8 @@ void names_shutdown(void)
     }
     names_ready = 0;
 out:
+    for (i = 0; i < CHAIN_COUNT; i++)
+        pthread_mutex_unlock(&chain_lock[i]);
     pthread_mutex_unlock(&names_lock);
 }
 
@@ -300,14 +312,66 @@ static UTransliterator *ctx_transliterator(enum chain k)
         pthread_mutex_unlock(&names_lock);
     }
     if (!c->t[k]) {
-        pthread_mutex_lock(&names_lock);   /* cloning reads the template; keep it from racing a shutdown */
+        pthread_mutex_lock(&chain_lock[k]);   /* cloning reads the template; keep it from racing a shutdown */
         if (template_get_locked(k))
             c->t[k] = utrans_clone(templates[k], &st);
-        pthread_mutex_unlock(&names_lock);
+        pthread_mutex_unlock(&chain_lock[k]);
         if (U_FAILURE(st))
             c->t[k] = NULL;
     }
     return c->t[k];
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Per-thread caches (folds, canonical spellings, token keys, pair scores; ~880 KiB in all). Allocated on a
+ * thread's first use of each: as thread-local arrays they were zeroed for every new thread, whether it ever
+ * read a name or not (a sync or an HTTP connection starts threads that never do). They are freed when the
+ * thread exits. NULL when memory is short: the caller then computes uncached.
+ */
+
+enum { CACHE_FOLD, CACHE_CANON, CACHE_TOKEN_KEYS, CACHE_PAIR, CACHE_COUNT };
+
+struct thread_caches {
+    void *c[CACHE_COUNT];
+};
+
+static pthread_once_t caches_once = PTHREAD_ONCE_INIT;
+static pthread_key_t caches_key;
+static int caches_key_ok;
+
+static void caches_destroy(void *p)
+{
+    struct thread_caches *t = p;
+    int i;
+
+    for (i = 0; i < CACHE_COUNT; i++)
+        free(t->c[i]);
+    free(t);
+}
+
+static void caches_key_init(void)
+{
+    caches_key_ok = pthread_key_create(&caches_key, caches_destroy) == 0;
+}
+
+static void *thread_cache(int which, size_t size)
+{
+    struct thread_caches *t;
+
+    pthread_once(&caches_once, caches_key_init);
+    if (!caches_key_ok)
+        return NULL;
+    if ((t = pthread_getspecific(caches_key)) == NULL) {
+        if ((t = calloc(1, sizeof(*t))) == NULL)
+            return NULL;
+        if (pthread_setspecific(caches_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    if (!t->c[which])
+        t->c[which] = calloc(1, size);
+    return t->c[which];
 }
 
 /* ---------------------------------------------------------------------------------------------------------
@@ -563,7 +627,6 @@ struct fold_entry {
     char out[FOLD_CACHE_OUT];
     int len;
 };
-static _Thread_local struct fold_entry fold_cache[FOLD_CACHE_SIZE];
 
 static uint64_t hash_bytes(const char *p, size_t n)
 {
@@ -576,12 +639,13 @@ static uint64_t hash_bytes(const char *p, size_t n)
 
 static int fold_unicode_cached(const char *utf8, size_t n, int scripts, char *out, size_t outlen)
 {
-    struct fold_entry *slot;
+    struct fold_entry *cache, *slot;
     int len;
 
-    if (n >= FOLD_CACHE_IN || outlen < FOLD_CACHE_OUT)
+    if (n >= FOLD_CACHE_IN || outlen < FOLD_CACHE_OUT
+        || (cache = thread_cache(CACHE_FOLD, sizeof(*cache) * FOLD_CACHE_SIZE)) == NULL)
         return fold_unicode(utf8, n, scripts, out, outlen);
-    slot = &fold_cache[hash_bytes(utf8, n) % FOLD_CACHE_SIZE];
+    slot = &cache[hash_bytes(utf8, n) % FOLD_CACHE_SIZE];
     if (slot->in[0] && strncmp(slot->in, utf8, n) == 0 && slot->in[n] == '\0') {
         memcpy(out, slot->out, (size_t)slot->len + 1);
         return slot->len;
@@ -959,17 +1023,17 @@ struct canon_entry {
     char canon[NAMES_TOKEN_MAX * 2];
     int len;
 };
-static _Thread_local struct canon_entry canon_cache[CANON_CACHE_SIZE];
 
 static int canon_token(const char *t, char *out, size_t outlen)
 {
     size_t n = strlen(t);
-    struct canon_entry *slot;
+    struct canon_entry *cache, *slot;
     int len;
 
-    if (n >= NAMES_TOKEN_MAX || outlen < sizeof(slot->canon))
+    if (n >= NAMES_TOKEN_MAX || outlen < sizeof(slot->canon)
+        || (cache = thread_cache(CACHE_CANON, sizeof(*cache) * CANON_CACHE_SIZE)) == NULL)
         return canon_token_uncached(t, out, outlen);
-    slot = &canon_cache[hash_bytes(t, n) % CANON_CACHE_SIZE];
+    slot = &cache[hash_bytes(t, n) % CANON_CACHE_SIZE];
     if (slot->tok[0] && strcmp(slot->tok, t) == 0) {
         memcpy(out, slot->canon, (size_t)slot->len + 1);
         return slot->len;
@@ -1188,11 +1252,10 @@ struct token_keys_entry {
     char tok[NAMES_TOKEN_MAX];
     char keys[160];
 };
-static _Thread_local struct token_keys_entry token_keys_cache[TOKEN_KEYS_CACHE_SIZE];
 
 int names_token_keys(const char *token, char *out, size_t outlen)
 {
-    struct token_keys_entry *slot;
+    struct token_keys_entry *cache, *slot;
     size_t len = 0, n;
     int count;
 
@@ -1200,9 +1263,10 @@ int names_token_keys(const char *token, char *out, size_t outlen)
         return -1;
     out[0] = '\0';
     n = strlen(token);
-    if (n == 0 || n >= NAMES_TOKEN_MAX)
+    if (n == 0 || n >= NAMES_TOKEN_MAX
+        || (cache = thread_cache(CACHE_TOKEN_KEYS, sizeof(*cache) * TOKEN_KEYS_CACHE_SIZE)) == NULL)
         return token_keys_add(token, out, outlen, &len);
-    slot = &token_keys_cache[hash_bytes(token, n) % TOKEN_KEYS_CACHE_SIZE];
+    slot = &cache[hash_bytes(token, n) % TOKEN_KEYS_CACHE_SIZE];
     if (slot->tok[0] && strcmp(slot->tok, token) == 0) {
         const char *p;
 
@@ -1457,22 +1521,22 @@ static double token_similarity_uncached(const char *a, const char *b, int prefix
 /* Scores of token pairs, per thread: ranking compares the same query words with the same common names
  * over and over (a search scores hundreds of candidates), and one score costs two canonical spellings
  * and an edit distance. Direct-mapped on a hash of the pair; a collision just recomputes. */
-#define PAIR_CACHE_SIZE 2048    /* ~190 KiB of thread-local storage per thread */
+#define PAIR_CACHE_SIZE 2048    /* ~190 KiB per thread */
 struct pair_entry {
     char a[NAMES_TOKEN_MAX], b[NAMES_TOKEN_MAX];
     int prefix;
     double score;
 };
-static _Thread_local struct pair_entry pair_cache[PAIR_CACHE_SIZE];
 
 static double token_similarity(const char *a, const char *b, int prefix)
 {
     uint64_t h = 1469598103934665603ULL;
-    struct pair_entry *slot;
+    struct pair_entry *cache, *slot;
     const char *p;
     double s;
 
-    if (strlen(a) >= NAMES_TOKEN_MAX || strlen(b) >= NAMES_TOKEN_MAX)
+    if (strlen(a) >= NAMES_TOKEN_MAX || strlen(b) >= NAMES_TOKEN_MAX
+        || (cache = thread_cache(CACHE_PAIR, sizeof(*cache) * PAIR_CACHE_SIZE)) == NULL)
         return token_similarity_uncached(a, b, prefix);
     for (p = a; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
@@ -1480,7 +1544,7 @@ static double token_similarity(const char *a, const char *b, int prefix)
     for (p = b; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     h = (h ^ (unsigned)prefix) * 1099511628211ULL;
-    slot = &pair_cache[h % PAIR_CACHE_SIZE];
+    slot = &cache[h % PAIR_CACHE_SIZE];
     if (slot->a[0] && slot->prefix == prefix && strcmp(slot->a, a) == 0 && strcmp(slot->b, b) == 0)
         return slot->score;
     s = token_similarity_uncached(a, b, prefix);
