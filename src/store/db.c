@@ -322,7 +322,7 @@ static struct {
 
 static void *ckpt_thread(void *arg)
 {
-    int log_frames, done_frames;
+    int log_frames, done_frames, rc;
 
     (void)arg;
     pthread_mutex_lock(&ckpt.lock);
@@ -333,8 +333,10 @@ static void *ckpt_thread(void *arg)
             break;
         ckpt.pending = 0;
         pthread_mutex_unlock(&ckpt.lock);
-        if (sqlite3_wal_checkpoint_v2(ckpt.conn, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done_frames)
-            != SQLITE_OK)
+        rc = sqlite3_wal_checkpoint_v2(ckpt.conn, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done_frames);
+        /* busy: another connection (a writer over the cap, another process) checkpoints now; it does
+         * the work this one would have */
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             log_warn("store: background checkpoint: %s", sqlite3_errmsg(ckpt.conn));
         pthread_mutex_lock(&ckpt.lock);
     }
