@@ -34,8 +34,5 @@ int cmd_write_file(const char *path, const void *data, size_t len);
  * (already reported). The caller wipes and frees it. */
 char *cmd_password(const char *file, int *generated);
 
-struct sync_summary;
-/* What a sync session moved, as one line (sync.c; also logged by `serve --sync-every`). */
-void cmd_sync_describe(const struct sync_summary *s, char *out, size_t n);
 
 #endif

@@ -1,5 +1,5 @@
 /* serve.c — `sanad serve`: run the HTTP API and web app for one data directory, and optionally sync with
- * the enrolled peers in the background (--sync-every). */
+ * the enrolled peers (--sync-every, and "sync now" through the API: http/syncer.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -13,8 +13,8 @@
 #include "cmd/cmd.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "http/client.h"
 #include "http/server.h"
+#include "http/syncer.h"
 #include "services/appointments.h"
 #include "services/forms.h"
 #include "services/patients.h"
@@ -22,17 +22,16 @@
 #include "services/sync.h"
 #include "store/db.h"
 
-#define SYNC_BACKOFF_MAX_MS (60LL * 60 * 1000)     /* a failing peer is retried at least hourly */
 #define SWEEP_EVERY_MS (60LL * 60 * 1000)          /* unattended appointments are marked missed hourly */
 
 static const char usage[] =
     "sanad serve --data DIR [--listen 127.0.0.1:8080] [--tls-cert F --tls-key F] [--threads N]\n"
-    "                   [--sync-every DURATION [--insecure]]";
+    "                   [--sync-every DURATION] [--insecure]";
 
 static const char help[] =
     "Serve the JSON API (/api/v1) and the web app. SIGINT or SIGTERM stops it cleanly after in-flight\n"
     "requests finish. Appointments left unattended for more than a day after their day are marked missed\n"
-    "at start and hourly.\n\n"
+    "at start and hourly. POST /api/v1/sync/run syncs with every peer that has a url at once (\"sync now\").\n\n"
     "  --data DIR          data directory made by 'sanad init' (default: $SANAD_DATA)\n"
     "  --listen ADDR       HOST:PORT or [IPv6]:PORT to listen on (default: 127.0.0.1:8080; port 0 = any free)\n"
     "  --tls-cert F        PEM certificate: serve HTTPS (use it whenever the network is shared)\n"
@@ -40,7 +39,8 @@ static const char help[] =
     "  --threads N         worker threads (default: one per CPU)\n"
     "  --sync-every D      also sync with every peer that has a url, every D (e.g. 30s, 5m, 1h); a peer\n"
     "                      that fails is retried with exponential backoff, up to an hour apart\n"
-    "  --insecure          with --sync-every: accept self-signed TLS certificates of peers\n";
+    "  --insecure          accept self-signed TLS certificates of peers when syncing (--sync-every,\n"
+    "                      POST /api/v1/sync/run); requests and answers are signed all the same\n";
 
 /* "90" (seconds), "30s", "5m", "2h" -> milliseconds in [1 s, 7 days]; -1 when not one of those. */
 static int64_t parse_duration_ms(const char *s)
@@ -62,173 +62,6 @@ static int64_t parse_duration_ms(const char *s)
     if (parse_int64(num, 1, 7 * 24 * 60 * 60, &v, &errstr) < 0 || v * unit > 7LL * 24 * 60 * 60 * 1000)
         return -1;
     return v * unit;
-}
-
-/* ---- the background syncer ---- */
-
-struct peer_schedule {
-    char id[ID_LEN];
-    int64_t due_us;         /* monotonic */
-    int failures;
-};
-
-struct syncer {
-    const char *dir;
-    int64_t every_ms;
-    struct client_options client;
-    atomic_int stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t thread;
-    struct peer_schedule *sched;
-    size_t nsched, capsched;
-};
-
-static struct peer_schedule *syncer_schedule(struct syncer *s, const char *id, int64_t now_us)
-{
-    struct peer_schedule *grown;
-    size_t i;
-
-    for (i = 0; i < s->nsched; i++)
-        if (strcmp(s->sched[i].id, id) == 0)
-            return &s->sched[i];
-    if (s->nsched == s->capsched) {
-        s->capsched = s->capsched ? s->capsched * 2 : 8;
-        grown = realloc(s->sched, s->capsched * sizeof(*grown));
-        if (grown == NULL)
-            return NULL;
-        s->sched = grown;
-    }
-    memset(&s->sched[s->nsched], 0, sizeof(s->sched[0]));
-    snprintf(s->sched[s->nsched].id, ID_LEN, "%s", id);
-    s->sched[s->nsched].due_us = now_us;   /* a peer new to this process syncs at once */
-    return &s->sched[s->nsched++];
-}
-
-/* The delay after a session: the interval, or after n failures in a row interval * 2^n, at most an hour
- * (but never shorter than the interval). */
-static int64_t syncer_delay_ms(int64_t every_ms, int failures)
-{
-    int64_t d = every_ms;
-    int i;
-
-    for (i = 0; i < failures && d < SYNC_BACKOFF_MAX_MS; i++)
-        d *= 2;
-    if (d > SYNC_BACKOFF_MAX_MS)
-        d = every_ms > SYNC_BACKOFF_MAX_MS ? every_ms : SYNC_BACKOFF_MAX_MS;
-    return d;
-}
-
-/* One round: sync with each peer that is due; returns the monotonic time of the next due peer. */
-static int64_t syncer_round(struct syncer *s, struct db *db)
-{
-    struct peer_row *rows = NULL;
-    struct peer_schedule *ps;
-    struct sync_summary sum;
-    char line[320];
-    struct err e;
-    int64_t now, next;
-    size_t i, n = 0;
-
-    err_clear(&e);
-    now = monotonic_us();
-    next = now + s->every_ms * 1000;    /* look again for new peers at least this often */
-    if (peers_sync_targets(db, &rows, &n, &e) < 0) {
-        log_error("sync: cannot list peers: %s", e.message);
-        return next;
-    }
-    for (i = 0; i < n && !atomic_load(&s->stop); i++) {
-        if ((ps = syncer_schedule(s, rows[i].id, now)) == NULL)
-            break;
-        if (ps->due_us <= monotonic_us()) {
-            err_clear(&e);
-            if (client_sync_peer(db, s->dir, &rows[i], SYNC_DEFAULT_MAX_BYTES, &s->client, &sum, &e) < 0) {
-                if (atomic_load(&s->stop))
-                    break;
-                ps->failures++;
-                ps->due_us = monotonic_us() + syncer_delay_ms(s->every_ms, ps->failures) * 1000;
-                log_warn("sync: with '%s' failed (%d in a row; next try in %llds): %s", rows[i].name, ps->failures,
-                         (long long)(syncer_delay_ms(s->every_ms, ps->failures) / 1000), e.message);
-            } else {
-                ps->failures = 0;
-                ps->due_us = monotonic_us() + s->every_ms * 1000;
-                cmd_sync_describe(&sum, line, sizeof(line));
-                if (sum.pulled.applied || sum.pulled.conflicts || sum.pulled.quarantined || sum.pushed)
-                    log_info("sync: with '%s': %s", rows[i].name, line);
-                else
-                    log_debug("sync: with '%s': %s", rows[i].name, line);
-            }
-        }
-        if (ps->due_us < next)
-            next = ps->due_us;
-    }
-    free(rows);
-    return next;
-}
-
-static void *syncer_main(void *arg)
-{
-    struct syncer *s = arg;
-    struct db *db = NULL;
-    struct timespec ts;
-    struct err e;
-    int64_t next_us, wait_us;
-
-    while (!atomic_load(&s->stop)) {
-        err_clear(&e);
-        if (db == NULL && db_open(s->dir, 0, &db, &e) < 0) {
-            log_error("sync: cannot open the database: %s", e.message);
-            db = NULL;
-            next_us = monotonic_us() + s->every_ms * 1000;
-        } else {
-            next_us = syncer_round(s, db);
-        }
-        wait_us = next_us - monotonic_us();
-        if (wait_us <= 0)
-            continue;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += (time_t)(wait_us / 1000000);
-        ts.tv_nsec += (long)(wait_us % 1000000) * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&s->mu);
-        while (!atomic_load(&s->stop) && pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT)
-            ;
-        pthread_mutex_unlock(&s->mu);
-    }
-    db_close(db);
-    return NULL;
-}
-
-static int syncer_start(struct syncer *s)
-{
-    pthread_condattr_t ca;
-
-    atomic_init(&s->stop, 0);
-    s->client.abort = &s->stop;     /* a stop request also cuts a transfer in flight */
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (pthread_create(&s->thread, NULL, syncer_main, s) != 0)
-        return -1;
-    log_info("sync: syncing with peers every %llds", (long long)(s->every_ms / 1000));
-    return 0;
-}
-
-static void syncer_stop(struct syncer *s)
-{
-    pthread_mutex_lock(&s->mu);
-    atomic_store(&s->stop, 1);
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->mu);
-    free(s->sched);
 }
 
 /* ---- the missed-appointments sweep: at start, then hourly in a thread of its own ---- */
@@ -331,7 +164,6 @@ int cmd_serve(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct server_options o = { NULL, "127.0.0.1:8080", NULL, NULL, 0 };
-    struct syncer syncer;
     struct sweeper sweeper;
     const char *data = NULL, *errstr;
     int64_t threads, every_ms = 0;
@@ -341,7 +173,6 @@ int cmd_serve(int argc, char **argv)
     int c, rc, insecure = 0;
 
     err_clear(&e);
-    memset(&syncer, 0, sizeof(syncer));
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -366,8 +197,6 @@ int cmd_serve(int argc, char **argv)
     }
     if (optind < argc)
         return cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
-    if (insecure && every_ms == 0)
-        return cmd_usage_error(usage, "--insecure goes with --sync-every");
     if ((o.data_dir = cmd_data_dir(data)) == NULL)
         return 2;
     /* the node key signs answers to peers: check it (or make it, for a node older than keys) up front */
@@ -398,26 +227,20 @@ int cmd_serve(int argc, char **argv)
         db_close(db);
         return cmd_fail(&e);
     }
-    if (every_ms) {
-        /* the syncer thread must not take SIGINT/SIGTERM: server_run() waits for them in this thread */
-        sigemptyset(&sigs);
-        sigaddset(&sigs, SIGINT);
-        sigaddset(&sigs, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-        syncer.dir = o.data_dir;
-        syncer.every_ms = every_ms;
-        syncer.client.insecure = insecure;
-        if (syncer_start(&syncer) < 0) {
-            sweeper_stop(&sweeper);
-            db_checkpointer_stop();
-            db_close(db);
-            err_set(&e, ERR_INTERNAL, "thread", "cannot start the sync thread");
-            return cmd_fail(&e);
-        }
+    /* the sync thread (rounds every --sync-every, or only when asked through the API) must not take
+     * SIGINT/SIGTERM: server_run() waits for them in this thread */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (syncer_start(o.data_dir, every_ms, insecure, &e) < 0) {
+        sweeper_stop(&sweeper);
+        db_checkpointer_stop();
+        db_close(db);
+        return cmd_fail(&e);
     }
     rc = server_run(&o, &e);
-    if (every_ms)
-        syncer_stop(&syncer);
+    syncer_stop();
     sweeper_stop(&sweeper);
     db_checkpointer_stop();
     db_close(db);

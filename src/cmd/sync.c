@@ -34,16 +34,6 @@ static const char help[] =
     "  --max-clock-ahead-hours N   a change stamped more than N hours ahead of this node's clock is\n"
     "                              quarantined, not applied (default 24; 1 to 8784)\n";
 
-void cmd_sync_describe(const struct sync_summary *s, char *out, size_t n)
-{
-    snprintf(out, n,
-             "pulled %lld (applied %lld, duplicates %lld, conflicts %lld, quarantined %lld), pushed %lld; "
-             "batches in %lld, out %lld; bytes in %lld, out %lld",
-             (long long)s->pulled.received, (long long)s->pulled.applied, (long long)s->pulled.duplicates,
-             (long long)s->pulled.conflicts, (long long)s->pulled.quarantined, (long long)s->pushed,
-             (long long)s->batches_in, (long long)s->batches_out, (long long)s->bytes_in, (long long)s->bytes_out);
-}
-
 /* The patients a session stores need ICU's transliterators, which take ~30 ms to compile: done on another
  * thread while the session connects and waits for its first batch, Arabic's first (~1 ms); the store
  * waits only for the one it needs if it is not done yet (names_init is thread-safe). */
@@ -183,13 +173,13 @@ int cmd_sync(int argc, char **argv)
         if (client_sync_peer(db, dir, &rows[i], (size_t)max_bytes, &o, &s, &e) < 0) {
             fprintf(stderr, "sanad: sync with '%s' failed: %s\n", rows[i].name, e.message);
             if (s.batches_in || s.batches_out) {
-                cmd_sync_describe(&s, line, sizeof(line));
+                sync_summary_describe(&s, line, sizeof(line));
                 fprintf(stderr, "sanad: before it failed, '%s': %s\n", rows[i].name, line);
             }
             failed++;
             continue;
         }
-        cmd_sync_describe(&s, line, sizeof(line));
+        sync_summary_describe(&s, line, sizeof(line));
         printf("%s: %s\n", rows[i].name, line);
     }
     rc = failed ? 1 : 0;

@@ -1,7 +1,7 @@
 /* api_sync.c — replication between nodes over HTTP: enrolment (POST /api/v1/peers/enroll), nonces and
  * signed pull/push (POST /api/v1/sync/nonce|pull|push), and for admins the sync status and the
  * conflicts to review (GET /api/v1/sync/status, GET|PUT /api/v1/sync/settings, GET /api/v1/conflicts,
- * POST .../{id}/resolve).
+ * POST .../{id}/resolve), and "sync now" (POST /api/v1/sync/run, through the sync thread of http/syncer.c).
  * The router has checked a peer's request signature before pull and push run (PERM_PEER); their answers
  * are signed here with this node's key. See docs/sync.md ("Protocol"). */
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http/http.h"
+#include "http/syncer.h"
 #include "services/changelog.h"
 #include "services/peers.h"
 #include "services/sync.h"
@@ -170,6 +171,47 @@ void api_sync_settings_put(struct request *req)
     out = sync_settings_set(req->db, &req->caller, body, &e);
     json_decref(body);
     reply_result(req, 200, out, &e);
+}
+
+/* POST /api/v1/sync/run[?wait=SECONDS]: a round with every peer that has a url, now; waits up to wait
+ * seconds (0 to 30, default 0) for it: 200 with what each session did, or 202 while it still runs. */
+void api_sync_run(struct request *req)
+{
+    const char *wait_s = req_query(req, "wait"), *errstr;
+    struct peer_row *rows = NULL;
+    int64_t wait = 0;
+    json_t *round = NULL;
+    struct err e;
+    size_t n = 0;
+    int rc;
+
+    err_clear(&e);
+    if (wait_s && parse_int64(wait_s, 0, SYNCER_WAIT_MAX_MS / 1000, &wait, &errstr) < 0) {
+        reply_error_code(req, 400, "invalid_wait", "wait must be a whole number of seconds from 0 to %d",
+                         SYNCER_WAIT_MAX_MS / 1000);
+        return;
+    }
+    if (peers_sync_targets(req->db, &rows, &n, &e) < 0) {
+        reply_error(req, &e);
+        return;
+    }
+    free(rows);
+    if (n == 0) {
+        reply_error_code(req, 409, "no_peer",
+                         "no peer to sync with: none has a url ('sanad peer add' enrols this node with a hub)");
+        return;
+    }
+    if (sync_record_run_request(req->db, &req->caller, &e) < 0) {
+        reply_error(req, &e);
+        return;
+    }
+    rc = syncer_run(wait * 1000, &round, &e);
+    if (rc < 0)
+        reply_error(req, &e);
+    else if (rc == 0)
+        reply_json(req, 202, json_pack("{s:s}", "state", "running"));
+    else
+        reply_json(req, 200, json_pack("{s:s, s:o}", "state", "done", "round", round));
 }
 
 void api_conflicts_list(struct request *req)

@@ -189,6 +189,7 @@ void api_sync_push(struct request *req);
 void api_sync_status(struct request *req);
 void api_sync_settings_get(struct request *req);
 void api_sync_settings_put(struct request *req);
+void api_sync_run(struct request *req);
 void api_conflicts_list(struct request *req);
 void api_conflicts_resolve(struct request *req);
 

@@ -77,6 +77,7 @@ const struct route routes[] = {
     { "GET",    "/api/v1/sync/status",       api_sync_status,     PERM_SYNC_MANAGE,    0 },
     { "GET",    "/api/v1/sync/settings",     api_sync_settings_get, PERM_SYNC_MANAGE,  0 },
     { "PUT",    "/api/v1/sync/settings",     api_sync_settings_put, PERM_SYNC_MANAGE,  1024 },
+    { "POST",   "/api/v1/sync/run",          api_sync_run,        PERM_SYNC_MANAGE,    0 },
     { "GET",    "/api/v1/conflicts",         api_conflicts_list,  PERM_SYNC_MANAGE,    0 },
     { "POST",   "/api/v1/conflicts/{id}/resolve", api_conflicts_resolve, PERM_SYNC_MANAGE, 1024 },
 };

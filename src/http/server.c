@@ -37,6 +37,7 @@ static const char *server_data_dir;
 static int server_tls;
 static pthread_key_t server_db_key;
 static atomic_long server_inflight;
+static atomic_int server_draining;     /* SIGINT/SIGTERM came: requests still running should end soon */
 static atomic_ulong server_request_counter;
 static unsigned server_id_prefix;
 
@@ -306,6 +307,11 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, struct 
     return 0;
 }
 
+int server_stopping(void)
+{
+    return atomic_load(&server_draining);
+}
+
 int server_run(const struct server_options *o, struct err *e)
 {
     struct sockaddr_storage ss;
@@ -384,6 +390,7 @@ int server_run(const struct server_options *o, struct err *e)
     while (sigwait(&sigs, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
         ;
     log_info("sanad: %s received; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    atomic_store(&server_draining, 1);
     MHD_quiesce_daemon(d);
     for (waited = 0; atomic_load(&server_inflight) > 0 && waited < HTTP_DRAIN_SECONDS * 100; waited++) {
         struct timespec ts = { 0, 10 * 1000 * 1000 };

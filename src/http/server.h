@@ -16,4 +16,8 @@ struct server_options {
  * close. Prints "listening on ADDR:PORT" to stderr once ready (port 0 picks a free one). */
 int server_run(const struct server_options *o, struct err *e);
 
+/* Non-zero once server_run() was told to stop: a handler that waits (POST /api/v1/sync/run) stops
+ * waiting. */
+int server_stopping(void);
+
 #endif

@@ -1625,6 +1625,17 @@ json_t *sync_settings_set(struct db *db, const struct caller *who, const json_t 
     return sync_settings_get(db, e);
 }
 
+int sync_record_run_request(struct db *db, const struct caller *who, struct err *e)
+{
+    if (db_begin_write(db, e) < 0)
+        return -1;
+    if (audit_record(db, who, "sync.run", "node", NULL, NULL, "ok", e) < 0 || db_commit(db, e) < 0) {
+        db_rollback(db);
+        return -1;
+    }
+    return 0;
+}
+
 void sync_report_add(struct sync_report *to, const struct sync_report *r)
 {
     to->received += r->received;
@@ -2060,6 +2071,16 @@ done:
     json_decref(bcursor);
     json_decref(next_cursor);
     return rc;
+}
+
+void sync_summary_describe(const struct sync_summary *s, char *out, size_t n)
+{
+    snprintf(out, n,
+             "pulled %lld (applied %lld, duplicates %lld, conflicts %lld, quarantined %lld), pushed %lld; "
+             "batches in %lld, out %lld; bytes in %lld, out %lld",
+             (long long)s->pulled.received, (long long)s->pulled.applied, (long long)s->pulled.duplicates,
+             (long long)s->pulled.conflicts, (long long)s->pulled.quarantined, (long long)s->pushed,
+             (long long)s->batches_in, (long long)s->batches_out, (long long)s->bytes_in, (long long)s->bytes_out);
 }
 
 int sync_with_peer(struct db *db, const char *peer_id, const struct sync_transport *t, size_t max_bytes,

@@ -88,6 +88,9 @@ struct sync_summary {
     int64_t bytes_in, bytes_out;    /* compressed, as on the wire */
 };
 
+/* What a session moved, as one line for people and logs: "pulled N (applied N, ...), pushed N; ...". */
+void sync_summary_describe(const struct sync_summary *s, char *out, size_t n);
+
 /* One sync session with an enrolled peer: pull until the peer has nothing more, then push until this node
  * has nothing more for it. Each batch is applied (or acknowledged) before its cursor is saved, so a cut
  * link or a crash loses nothing and a new session resumes where the last one stopped. */
@@ -104,6 +107,9 @@ json_t *sync_settings_get(struct db *db, struct err *e);
 /* Change them ({"max_clock_ahead_hours": 1..SYNC_CLOCK_AHEAD_HOURS_MAX}; ERR_INVALID with the field at
  * fault otherwise); audit-logged as sync.settings. The new settings. */
 json_t *sync_settings_set(struct db *db, const struct caller *who, const json_t *in, struct err *e);
+
+/* Note in the audit log that who asked for a sync with the peers now (POST /api/v1/sync/run). */
+int sync_record_run_request(struct db *db, const struct caller *who, struct err *e);
 
 /* {"node_id":..,"peers":[{id,name,url,last_attempt_at,last_success_at,last_error,pending}],
  *  "conflicts_open":N,"quarantined":N,"changes":N} */

@@ -19,6 +19,7 @@ PERM_C=$SRC_DIR/src/services/perm.c
 # @NEW_DOCUMENT_ID@ one uploaded just for this one request (to mark it entered in error); the upload route
 # takes the file as a raw body with its own type, and the JSON body every request here carries is not one,
 # so a permitted caller's "success" there is 415 unsupported_media_type (t0730-documents.sh uploads files).
+# This node has no peer, so "sync now" answers a permitted caller 409 no_peer (t0800-peers.sh syncs).
 # Format: METHOD|PATTERN|PERMISSION|SUCCESS-STATUS|PATH|BODY
 MATRIX='GET|/healthz|public|200|/healthz|
 POST|/api/v1/session|public|201|/api/v1/session|{"username":"m-target","password":"target-password-1"}
@@ -91,6 +92,7 @@ POST|/api/v1/sync/push|peer|200|/api/v1/sync/push|
 GET|/api/v1/sync/status|sync.manage|200|/api/v1/sync/status|
 GET|/api/v1/sync/settings|sync.manage|200|/api/v1/sync/settings|
 PUT|/api/v1/sync/settings|sync.manage|200|/api/v1/sync/settings|{"max_clock_ahead_hours":24}
+POST|/api/v1/sync/run|sync.manage|409|/api/v1/sync/run|
 GET|/api/v1/conflicts|sync.manage|200|/api/v1/conflicts?limit=5|
 POST|/api/v1/conflicts/{id}/resolve|sync.manage|404|/api/v1/conflicts/01234567-89ab-7def-8123-456789abcdef/resolve|{"choose":"current"}'
 
