@@ -160,6 +160,7 @@ static atomic_int names_ready;                  /* ctx_key valid */
 static int names_failed;                        /* it could not be made: do not retry on every call */
 static UTransliterator *templates[CHAIN_COUNT]; /* compiled on first use: most nodes see two or three scripts */
 static int chain_failed[CHAIN_COUNT];           /* compiling failed once: do not retry on every call */
+static atomic_int chain_done[CHAIN_COUNT];      /* compiled, or failed: using it waits for nobody */
 static pthread_key_t ctx_key;
 static struct thread_ctx *ctx_list;
 
@@ -230,6 +231,7 @@ static UTransliterator *template_get_locked(enum chain k)
 {
     if (!templates[k] && !chain_failed[k] && chain_rules[k] && !(templates[k] = template_compile(chain_rules[k])))
         chain_failed[k] = 1;
+    atomic_store(&chain_done[k], 1);
     return templates[k];
 }
 
@@ -274,6 +276,7 @@ void names_shutdown(void)
             utrans_close(templates[i]);
         templates[i] = NULL;
         chain_failed[i] = 0;
+        atomic_store(&chain_done[i], 0);
     }
     names_ready = 0;
 out:
@@ -731,6 +734,35 @@ int names_fold(const char *utf8, char *out, size_t outlen)
     if (memchr(utf8, ' ', n))
         return fold_words(utf8, n, out, outlen);
     return fold_unicode_cached(utf8, n, scripts, out, outlen);
+}
+
+int names_fold_ready(const char *utf8)
+{
+    const unsigned char *s = (const unsigned char *)utf8;
+    size_t n, i, len;
+    uint32_t cp;
+    int scripts = 0;
+    enum chain k;
+
+    if (!utf8)
+        return 1;
+    n = strnlen(utf8, NAMES_INPUT_MAX);
+    /* word by word, as names_fold folds a name of several words */
+    for (i = 0; i <= n; i += len) {
+        if (i == n || s[i] == ' ') {
+            k = chain_for(scripts);
+            if (k != CHAIN_LATIN && !atomic_load(&chain_done[k]))
+                return 0;
+            scripts = 0;
+            len = 1;
+            continue;
+        }
+        if ((len = utf8_decode(s + i, n - i, &cp)) == 0)
+            return 1;   /* not valid UTF-8: names_fold refuses it at once */
+        if (cp >= 0x80)
+            scripts |= script_of(cp);
+    }
+    return 1;
 }
 
 /* ---------------------------------------------------------------------------------------------------------

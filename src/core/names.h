@@ -71,6 +71,11 @@ void names_shutdown(void);
  * while being normalised (hundreds of ligatures; no real name does). Uses up to ~70 KB of stack. */
 int names_fold(const char *utf8, char *out, size_t outlen);
 
+/* 1 when names_fold(utf8) would not wait for a transliterator to be compiled (it is, or the name needs
+ * none); 0 when it would (another thread may be compiling it: names_init). Lets a caller with other work
+ * do that first. */
+int names_fold_ready(const char *utf8);
+
 /* Split an already folded name into tokens, merging and dropping particles (see above). Returns the number of
  * tokens (also in out->n). Words that are not lower-case ASCII letters are skipped. */
 int names_tokens(const char *folded, struct names_tokens *out);

@@ -808,28 +808,72 @@ int patients_index_check(struct db *db, struct err *e)
 /* ---- many patients stored in one transaction (a sync batch) ---- */
 
 /* The terms of the patients a sync batch adds, written sorted at its end: a patient's terms scatter over
- * the whole index, and written patient by patient they cost more than the rest of the patient. */
+ * the whole index, and written patient by patient they cost more than the rest of the patient.
+ * A new patient whose names need a transliterator still being compiled (at the start of a process, on
+ * another thread: names_init) is stored at once without its folded names, and indexed when the batch
+ * ends or before anything reads its terms: meanwhile the batch's other records go in. */
 static __thread struct term_batch *apply_terms;
+static __thread json_t *apply_pending;  /* array of those patients' records */
 
 void patients_apply_begin(void)
 {
     term_batch_free(apply_terms);
+    json_decref(apply_pending);
     apply_terms = term_batch_new();     /* (NULL when out of memory: each patient is written alone) */
+    apply_pending = json_array();       /* (NULL: none waits) */
+}
+
+/* Fold and index the patients that waited (see above), into apply_terms. */
+static int apply_pending_index(struct db *db, struct err *e)
+{
+    char terms[TERMS_MAX][TERM_LEN], name_fold[512], brief[BRIEF_TERM_MAX];
+    const char *tptr[TERMS_MAX + 1], *id;
+    size_t i, j, n;
+    json_t *p;
+
+    json_array_foreach(apply_pending, i, p) {
+        id = json_string_value(json_object_get(p, "id"));
+        n = record_index(db, p, NULL, 0, name_fold, terms, brief, tptr, e);
+        if (n == (size_t)-1 || store_patient_set_name_fold(db, id, name_fold, e) < 0)
+            return -1;
+        for (j = 0; j < n; j++)
+            if (term_batch_add(apply_terms, tptr[j], id) < 0)
+                return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+    }
+    json_array_clear(apply_pending);
+    return 0;
 }
 
 int patients_apply_end(struct db *db, struct err *e)
 {
-    int rc = term_batch_flush(db, apply_terms, e);
+    int rc = apply_pending_index(db, e) < 0 ? -1 : term_batch_flush(db, apply_terms, e);
 
-    term_batch_free(apply_terms);
-    apply_terms = NULL;
+    patients_apply_abort();
     return rc;
 }
 
 void patients_apply_abort(void)
 {
     term_batch_free(apply_terms);
+    json_decref(apply_pending);
     apply_terms = NULL;
+    apply_pending = NULL;
+}
+
+/* Whether every name of p can be folded without waiting for a transliterator. */
+static int record_names_ready(const json_t *p)
+{
+    static const char *const fields[] = { "given_name", "middle_name", "family_name", "name_original" };
+    size_t i;
+    json_t *v;
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (!names_fold_ready(json_string_value(json_object_get(p, fields[i]))))
+            return 0;
+    json_array_foreach(json_object_get(p, "other_names"), i, v)
+        if (!names_fold_ready(json_string_value(v)))
+            return 0;
+    return 1;
 }
 
 int patients_store_fields(struct db *db, const char *id, const json_t *fields, int64_t at, struct err *e)
@@ -849,7 +893,7 @@ int patients_store_fields(struct db *db, const char *id, const json_t *fields, i
         p = json_pack("{s:s}", "id", id);
     } else {
         /* the terms it replaces may wait in the batch: written first, they are found and removed */
-        if (term_batch_flush(db, apply_terms, e) < 0)
+        if ((apply_terms && apply_pending_index(db, e) < 0) || term_batch_flush(db, apply_terms, e) < 0)
             goto done;
         created = json_integer_value(json_object_get(p, "created_at"));
         /* the index holds exactly the terms of the stored record: recompute them to remove them */
@@ -861,6 +905,18 @@ int patients_store_fields(struct db *db, const char *id, const json_t *fields, i
         record_set(p, field, v);
     if (!json_is_string(json_object_get(p, "site_id"))) {
         err_set(e, ERR_INVALID, "missing_site", "a patient record needs a site");
+        goto done;
+    }
+    if (!found && apply_terms && apply_pending && !record_names_ready(p)) {
+        /* indexed later in the batch (see apply_terms); a copy, as the batch's values may be released
+         * before its end (services/sync.c reads its changes in chunks) */
+        if (store_patient_put(db, p, "", created, at, e) < 0)
+            goto done;
+        if (json_array_append_new(apply_pending, json_deep_copy(p)) < 0) {
+            err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
+            goto done;
+        }
+        rc = 0;
         goto done;
     }
     n = record_index(db, p, NULL, 0, name_fold, terms, brief, tptr, e);

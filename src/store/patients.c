@@ -105,6 +105,18 @@ int store_patient_put(struct db *db, const json_t *p, const char *name_fold, int
     return rc;
 }
 
+int store_patient_set_name_fold(struct db *db, const char *id, const char *name_fold, struct err *e)
+{
+    static const char sql[] = "UPDATE patients SET name_fold = $2 WHERE id = $1";
+    sqlite3_stmt *st = db_stmt(db, sql, e);
+
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, id);
+    db_bind_text(st, 2, name_fold);
+    return db_step_done(db, st, "set a patient's name_fold", e);
+}
+
 int store_patient_get(struct db *db, const char *id, json_t **out, struct err *e)
 {
     static const char sql[] =

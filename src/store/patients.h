@@ -20,6 +20,10 @@
 int store_patient_put(struct db *db, const json_t *p, const char *name_fold, int64_t created_at,
                       int64_t updated_at, struct err *e);
 
+/* Set a stored patient's name_fold (derived from its names; filled in later when a sync batch stores the
+ * row before its names can be folded). */
+int store_patient_set_name_fold(struct db *db, const char *id, const char *name_fold, struct err *e);
+
 /* A patient row as the text it is stored as: a writer may render it from the record ahead of storing it
  * (store_patient_row_of, on another thread: it needs no database). The strings are borrowed from the
  * record, except the rendered JSON columns, which store_patient_row_free() frees. */
