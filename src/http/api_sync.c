@@ -142,14 +142,19 @@ void api_sync_push(struct request *req)
 void api_sync_status(struct request *req)
 {
     struct err e;
-    json_t *out;
+    json_t *out, *syncer;
 
     err_clear(&e);
     out = sync_status(req->db, &e);
-    if (out == NULL)
+    if (out == NULL) {
         reply_error(req, &e);
-    else
-        reply_json(req, 200, out);
+        return;
+    }
+    /* the sync thread of this server: is a round running, and how did the last one end */
+    if ((syncer = syncer_state()) == NULL)
+        syncer = json_null();
+    json_object_set_new(out, "syncer", syncer);
+    reply_json(req, 200, out);
 }
 
 void api_sync_settings_get(struct request *req)

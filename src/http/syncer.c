@@ -272,6 +272,19 @@ void syncer_stop(void)
     sy.running = 0;
 }
 
+json_t *syncer_state(void)
+{
+    json_t *out = NULL;
+
+    pthread_mutex_lock(&sy.mu);
+    if (sy.running)
+        out = json_pack("{s:b, s:o, s:o}", "running", sy.started > sy.ended, "every_s",
+                        sy.every_ms ? json_integer(sy.every_ms / 1000) : json_null(), "last_round",
+                        sy.last ? json_deep_copy(sy.last) : json_null());
+    pthread_mutex_unlock(&sy.mu);
+    return out;
+}
+
 int syncer_run(int64_t wait_ms, json_t **result, struct err *e)
 {
     struct timespec ts;

@@ -30,4 +30,9 @@ void syncer_stop(void);
  * runs in this process (err: ERR_INTERNAL "no_syncer"). */
 int syncer_run(int64_t wait_ms, json_t **result, struct err *e);
 
+/* The thread's state for GET /api/v1/sync/status: {"running": a round runs now, "every_s": the interval
+ * or null, "last_round": the outcome of the last round (as syncer_run gives it) or null}; NULL when no
+ * syncer runs in this process or memory is short. */
+json_t *syncer_state(void);
+
 #endif

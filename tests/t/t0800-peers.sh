@@ -392,6 +392,14 @@ expect_json '.state' running "it says the round runs"
 i=0
 while ! has_patient "$HUB_DIR" "$P_NODE4" && [ $i -lt $((100 * T_SCALE)) ]; do sleep 0.1; i=$((i + 1)); done
 check "the round started without waiting still brought the node's patient" has_patient "$HUB_DIR" "$P_NODE4"
+i=0
+while api GET /api/v1/sync/status && [ "$(jqb .syncer.running)" = true ] && [ $i -lt $((100 * T_SCALE)) ]; do
+  sleep 0.1; i=$((i + 1))
+done
+expect_json '.syncer.running' false "the sync status says when no round runs"
+expect_json '.syncer.every_s' null "this server syncs only when asked (no --sync-every)"
+expect_json '.syncer.last_round.peers[0].peer' clinic "the status shows the last round"
+expect_json '.syncer.last_round.peers[0].ok' true "and how it ended"
 for bad in 'wait=31' 'wait=-1' 'wait=x' 'wait=1.5' 'wait='; do
   api POST "/api/v1/sync/run?$bad"
   expect_error 400 invalid_wait "POST /api/v1/sync/run?$bad is refused"
@@ -418,6 +426,13 @@ P_HUB2=$(new_patient "$HUB" Samir)
 i=0
 while ! has_patient "$NODE_DIR_" "$P_HUB2" && [ $i -lt $((100 * T_SCALE)) ]; do sleep 0.1; i=$((i + 1)); done
 check "serve --sync-every brought the hub's new patient to the node" has_patient "$NODE_DIR_" "$P_HUB2"
+_b=$BASE
+BASE=$NODE
+TOKEN=$(login admin "$ADMIN_PW")
+api GET /api/v1/sync/status
+expect_json '.syncer.every_s' 1 "the sync status gives the interval of --sync-every"
+TOKEN=
+BASE=$_b
 check "the background sync is logged without health data" \
   sh -c "grep -q \"sync: with 'hub': pulled\" '$NODE_LOG_' && ! grep -q Samir '$NODE_LOG_'"
 stop_node "$HUB_PID" "$HUB_LOG"
