@@ -1,6 +1,6 @@
 /* fuzz_names.c — libFuzzer target for core/names: the input, split at the first NUL or newline into two
  * names, goes through names_fold, names_tokens, names_phonetic_key, names_keys, names_similarity and
- * names_search_score. Checks the module's promises: output is lower-case ASCII words with single spaces and
+ * names_search_score, and names_fold_ready. Checks the module's promises: output is lower-case ASCII words with single spaces and
  * within its buffer, tokens and keys are bounded, similarities lie in [0, 1] and are symmetric.
  */
 #include <stddef.h>
@@ -46,6 +46,9 @@ static void one_name(const char *name)
 
     n = names_fold(name, folded, sizeof(folded));
     check_folded(folded, n, sizeof(folded));
+    /* a name just folded has every transliterator it needs compiled */
+    if (n >= 0 && !names_fold_ready(name))
+        __builtin_trap();
     check_folded(small, names_fold(name, small, sizeof(small)), sizeof(small));
     if (n < 0)
         return;
