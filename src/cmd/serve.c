@@ -118,13 +118,7 @@ static void *sweeper_main(void *arg)
 static int sweeper_start(struct sweeper *s)
 {
     pthread_condattr_t ca;
-    sigset_t sigs;
 
-    /* the thread must not take SIGINT/SIGTERM: server_run() waits for them in this thread */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     atomic_init(&s->stop, 0);
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_init(&ca);
@@ -214,6 +208,12 @@ int cmd_serve(int argc, char **argv)
         db_close(db);
         return cmd_fail(&e);
     }
+    /* no thread started from here on may take SIGINT/SIGTERM (they inherit this mask): server_run()
+     * waits for them in this one, to stop cleanly */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     /* the WAL is checkpointed by a thread of its own, not by the request whose commit fills it (without
      * the thread, by SQLite on commit: slower, not wrong) */
     if (db_checkpointer_start(db, 1000, &e) < 0) {
@@ -227,12 +227,7 @@ int cmd_serve(int argc, char **argv)
         db_close(db);
         return cmd_fail(&e);
     }
-    /* the sync thread (rounds every --sync-every, or only when asked through the API) must not take
-     * SIGINT/SIGTERM: server_run() waits for them in this thread */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* the sync thread: rounds every --sync-every, or only when asked through the API */
     if (syncer_start(o.data_dir, every_ms, insecure, &e) < 0) {
         sweeper_stop(&sweeper);
         db_checkpointer_stop();
