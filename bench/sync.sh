@@ -9,6 +9,8 @@
 #   BENCH_PATIENTS=N   patients on the hub (default 20000), each with 3 visits of 2 form entries: 10 N
 #                      records; the incremental runs are repeated on a hub of N/4 patients
 #   REPEAT=3           runs per figure (medians)
+#   SLOW_MS=50         the slow-link runs (once, on the N/4 hub) delay each way by this: a round trip of
+#                      twice it
 #   KEEP=1             keep the work directory and print where it is
 #   PERF=1             one more initial sync under `perf record` (client, with the hub profiled too) and
 #                      the hottest functions; the figures of that run are not counted
@@ -205,31 +207,64 @@ timed_sync() {
 # A TCP relay that counts the bytes crossing it both ways (TCP payload: HTTP headers and bodies,
 # nonce requests included), to check the figures `sanad sync` prints against what went on the wire.
 cat >"$work/relay.py" <<'EOF'
-import os, socket, sys, threading
+# relay.py TARGET COUNTS [DELAY_MS]: a TCP relay that counts connections and bytes; with DELAY_MS, a
+# slow link: every byte arrives DELAY_MS late in each direction (a round trip of 2 * DELAY_MS, bandwidth
+# unlimited) and a new connection waits one round trip before it carries data (its TCP handshake)
+import os, queue, socket, sys, threading, time
 target, counts = int(sys.argv[1]), sys.argv[2]
+delay = float(sys.argv[3]) / 1000.0 if len(sys.argv) > 3 else 0.0
 lock = threading.Lock()
 st = {"active": 0, "conns": 0, "up": 0, "down": 0}
 def write():
     with open(counts + ".tmp", "w") as f:
         f.write("%d %d %d %d\n" % (st["active"], st["conns"], st["up"], st["down"]))
     os.replace(counts + ".tmp", counts)
+def send_later(q, dst):
+    while True:
+        due, b = q.get()
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        try:
+            if b:
+                dst.sendall(b)
+            else:
+                dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        if not b:
+            return
 def pump(src, dst, key, done):
+    q = None
+    if delay:
+        q = queue.Queue()
+        t = threading.Thread(target=send_later, args=(q, dst), daemon=True)
+        t.start()
     try:
         while True:
             b = src.recv(1 << 16)
             if not b:
                 break
-            dst.sendall(b)
+            if q:
+                q.put((time.monotonic() + delay, b))
+            else:
+                dst.sendall(b)
             with lock:
                 st[key] += len(b)
     except OSError:
         pass
-    try:
-        dst.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
+    if q:
+        q.put((time.monotonic() + delay, b""))
+        t.join()
+    else:
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
     done()
 def handle(c):
+    if delay:
+        time.sleep(2 * delay)
     u = socket.create_connection(("127.0.0.1", target))
     left = [2]
     def done():
@@ -255,9 +290,9 @@ while True:
 EOF
 
 # start_relay PORT: a relay to 127.0.0.1:PORT; sets relay_pid, relay_port, relay_counts.
-start_relay() {
+start_relay() {   # PORT [DELAY_MS]
     relay_counts=$work/relay.$1.counts
-    python3 "$work/relay.py" "$1" "$relay_counts" >"$work/relay.$1.port" 2>"$work/relay.$1.err" &
+    python3 "$work/relay.py" "$1" "$relay_counts" ${2:-} >"$work/relay.$1.port" 2>"$work/relay.$1.err" &
     relay_pid=$!
     echo "$relay_pid" >>"$work/pids"
     i=0
@@ -400,11 +435,41 @@ scenario() {
     echo "  incremental through the relay: $((wire_down - d0)) bytes hub->node, $((wire_up - u0)) node->hub, $((wire_conns - c0)) TCP connections (sanad sync says: $sync_in in, $sync_out out)"
     stop_relay
 
+    if [ "$tag" = N4 ]; then
+        slow_link_runs "$hub" "$hub_port" "$hub_log"
+    fi
+
     if [ "$tag" = N ] && [ "${PERF:-0}" = 1 ]; then
         profile_initial "$hub" "$hub_url" "$hub_pid"
     fi
     stop_server "$hub_pid"
     echo
+}
+
+# slow_link_runs HUB PORT HUB_LOG: once, the initial sync of a fresh node and one incremental sync over a
+# slow link (the relay with SLOW_MS of delay each way, so a round trip of 2 * SLOW_MS, and a round trip
+# before each new connection carries data), with the requests the hub saw: informational, no target.
+# Every request costs a round trip there; a session asks for one nonce only (each signed answer brings the
+# next) and keeps its connection, so its round trips are about its batches plus two.
+SLOW_MS=${SLOW_MS:-50}
+slow_link_runs() {
+    start_relay "$2" "$SLOW_MS"
+    slow_node=$work/node-slow
+    new_node "$slow_node" "Clinic slow link"
+    enrol "$1" "http://127.0.0.1:$relay_port" "$slow_node" "clinic-slow"
+    for what in initial incremental; do
+        [ "$what" = incremental ] && demo "$1" "$INC" 2500
+        relay_read
+        c0=$wire_conns l0=$(wc -l <"$3")
+        timed_sync "$slow_node"
+        relay_read
+        tail -n +$((l0 + 1)) "$3" >"$work/slow.log"
+        n_nonce=$(grep -c 'POST /api/v1/sync/nonce ' "$work/slow.log" || :)
+        n_signed=$(grep -c 'POST /api/v1/sync/\(pull\|push\) ' "$work/slow.log" || :)
+        echo "$sync_s $n_signed $n_nonce $((wire_conns - c0)) $sync_pulled" >"$res/slow.$what"
+        echo "  $what sync over a link of $((2 * SLOW_MS)) ms round trip: $(fmt "$sync_s" %.3f) s wall; $n_signed signed requests, $n_nonce nonce requests, $((wire_conns - c0)) TCP connections; $sync_line"
+    done
+    stop_relay
 }
 
 # running_node_runs NODE HUB TAG: the same increments synced by a node that runs `sanad serve`, as nodes
@@ -684,6 +749,10 @@ row "incremental on $((RECORDS / 4)): wire bytes (relay)" "$(calc "$inc4_wire / 
 row "initial sync, $((RECORDS / 4)) records: wall" "$(fmt "$init4_s" '%.3f s')" "(reference)" "" "" ""
 row "bundle of the hub: export, wall" "$(fmt "$(med bundle.export.s)" '%.3f s')" "(no target)" "" "" ""
 row "bundle of the hub: import, wall" "$(fmt "$(med bundle.import.s)" '%.3f s')" "(no target)" "$(fmt "$floor_s" '%.3f s')" "$(calc "$(med bundle.import.s) / $floor_s" | xargs printf '%.1fx')" ""
+row "slow link ($((2 * SLOW_MS)) ms round trip), initial, $((RECORDS / 4))" "$(awk '{ printf "%.3f s", $1 }' "$res/slow.initial")" "(no target)" "" "" ""
+row "  its requests: signed, nonce, TCP" "$(awk '{ printf "%d, %d, %d", $2, $3, $4 }' "$res/slow.initial")" "" "" "" ""
+row "slow link, incremental (+$INC_RECORDS)" "$(awk '{ printf "%.3f s", $1 }' "$res/slow.incremental")" "(no target)" "" "" ""
+row "  its requests: signed, nonce, TCP" "$(awk '{ printf "%d, %d, %d", $2, $3, $4 }' "$res/slow.incremental")" "" "" "" ""
 row "bundle of the hub: size" "$(calc "$(med bundle.bytes) / 1e6" | xargs printf '%.2f MB')" "" "" "" ""
 echo
 echo "every run (seconds): initial $(list N.init.s); push $(list push.s); incremental $(list N.inc.s); sync now $(list N.run.s); at $N4 patients: initial $(list N4.init.s), incremental $(list N4.inc.s), sync now $(list N4.run.s)"

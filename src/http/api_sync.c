@@ -65,11 +65,13 @@ void api_sync_nonce(struct request *req)
     reply_json(req, 200, json_pack("{s:s,s:s}", "nonce", nonce, "node_id", node));
 }
 
-/* Answer a peer with body bytes signed for the nonce of its request (which the router checked). */
+/* Answer a peer with body bytes signed for the nonce of its request (which the router checked), and a
+ * nonce for its next request (none when this node has too many outstanding: the peer then asks). */
 static void reply_signed(struct request *req, const char *content_type, const void *body, size_t len)
 {
-    char sig[CRYPTO_SIGN_B64_LEN];
+    char sig[CRYPTO_SIGN_B64_LEN], next[CRYPTO_TOKEN_LEN];
     struct err e;
+    int have_next;
 
     err_clear(&e);
     if (peers_sign_response(peers_serve_dir(), req_header(req, PEERS_HEADER_NONCE), body, len, sig, &e) < 0) {
@@ -77,8 +79,11 @@ static void reply_signed(struct request *req, const char *content_type, const vo
         reply_error(req, &e);
         return;
     }
+    have_next = peers_nonce_issue(req->db, next, &e) == 0;
     reply_bytes(req, 200, content_type, body, len, 0);
     reply_add_header(req, PEERS_HEADER_SIGNATURE, sig);
+    if (have_next)
+        reply_add_header(req, PEERS_HEADER_NEXT_NONCE, next);
     reply_add_header(req, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 }
 

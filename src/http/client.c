@@ -35,6 +35,7 @@ struct client_answer {
     long status;
     struct buf body;
     char signature[CRYPTO_SIGN_B64_LEN + 8];
+    char next_nonce[CRYPTO_TOKEN_LEN + 8];
     char content_type[128];
     int overflow;
 };
@@ -75,9 +76,11 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
 
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {   /* a new answer (after a 100 Continue, say) */
         a->signature[0] = '\0';
+        a->next_nonce[0] = '\0';
         a->content_type[0] = '\0';
     }
     header_take(data, len, PEERS_HEADER_SIGNATURE, a->signature, sizeof(a->signature));
+    header_take(data, len, PEERS_HEADER_NEXT_NONCE, a->next_nonce, sizeof(a->next_nonce));
     header_take(data, len, "Content-Type", a->content_type, sizeof(a->content_type));
     return len;
 }
@@ -98,10 +101,11 @@ static int aborted(const struct client_options *o)
     return o->abort && atomic_load(o->abort);
 }
 
-/* POST body to url. 0 with *a filled (any HTTP status), or -1 when no answer came. */
-static int client_post(const struct client_options *o, const char *url, const char *content_type, const void *body,
-                       size_t len, struct curl_slist *extra, size_t answer_max, struct client_answer *a,
-                       struct err *e)
+/* POST body to url. 0 with *a filled (any HTTP status), or -1 when no answer came. share (may be NULL):
+ * the session's connections, kept open from one request to the next. */
+static int client_post(const struct client_options *o, CURLSH *share, const char *url, const char *content_type,
+                       const void *body, size_t len, struct curl_slist *extra, size_t answer_max,
+                       struct client_answer *a, struct err *e)
 {
     char errbuf[CURL_ERROR_SIZE], ct[160];
     struct curl_slist *headers = NULL, *h;
@@ -149,6 +153,8 @@ static int client_post(const struct client_options *o, const char *url, const ch
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)o->abort);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+    if (share)
+        curl_easy_setopt(c, CURLOPT_SHARE, share);
     rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->status);
     curl_easy_cleanup(c);
@@ -225,7 +231,7 @@ int client_enrol(const struct client_options *o, const char *hub_url, const json
     if (body == NULL)
         return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
     url_join(url, sizeof(url), hub_url, "/api/v1/peers/enroll");
-    if (client_post(o, url, "application/json", body, len, NULL, CLIENT_SMALL_ANSWER_MAX, &a, e) < 0)
+    if (client_post(o, NULL, url, "application/json", body, len, NULL, CLIENT_SMALL_ANSWER_MAX, &a, e) < 0)
         goto done;
     if (a.status != 201) {
         answer_error(&a, "the enrolment", e);
@@ -242,12 +248,98 @@ done:
 
 /* ---- the signed sync transport ---- */
 
+/* A session's requests go one after the other, but not always from the same thread (the next batch is
+ * fetched on a second one): what they share is under locks. */
 struct http_transport {
     const struct client_options *o;
     const struct peer_row *peer;
     struct node_key key;
     char node_id[ID_LEN];
+    CURLSH *share;                  /* connections (and TLS sessions, addresses) kept for the session */
+    pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];   /* one per kind: libcurl nests them */
+    pthread_mutex_t nonce_lock;
+    char next_nonce[CRYPTO_TOKEN_LEN];  /* from the last signed answer, for the next request; "" none */
 };
+
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *ctx)
+{
+    struct http_transport *t = ctx;
+
+    (void)c;
+    (void)access;
+    pthread_mutex_lock(&t->share_lock[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data data, void *ctx)
+{
+    struct http_transport *t = ctx;
+
+    (void)c;
+    pthread_mutex_unlock(&t->share_lock[(unsigned)data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+/* Keep the session's connections between its requests: a request on a link with a long round trip
+ * (satellite, 2G) would otherwise pay a TCP and a TLS handshake first. NULL share: each connects anew. */
+static void transport_share_init(struct http_transport *t)
+{
+    int i;
+
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&t->share_lock[i], NULL);
+    pthread_once(&client_once, client_global_init);
+    if (!client_ready || (t->share = curl_share_init()) == NULL)
+        return;
+    if (curl_share_setopt(t->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK
+        || curl_share_setopt(t->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK
+        || curl_share_setopt(t->share, CURLSHOPT_USERDATA, t) != CURLSHE_OK
+        || curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK
+        || curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK
+        || curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+        curl_share_cleanup(t->share);
+        t->share = NULL;
+    }
+}
+
+static void transport_share_free(struct http_transport *t)
+{
+    int i;
+
+    if (t->share)
+        curl_share_cleanup(t->share);
+    t->share = NULL;
+    for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&t->share_lock[i]);
+}
+
+/* The nonce the last answer brought, taken (1), or none (0). */
+static int transport_take_nonce(struct http_transport *t, char nonce[CRYPTO_TOKEN_LEN])
+{
+    int have;
+
+    pthread_mutex_lock(&t->nonce_lock);
+    have = t->next_nonce[0] != '\0';
+    if (have)
+        memcpy(nonce, t->next_nonce, CRYPTO_TOKEN_LEN);
+    t->next_nonce[0] = '\0';
+    pthread_mutex_unlock(&t->nonce_lock);
+    return have;
+}
+
+/* Keep the nonce a signed answer brought for the next request, when it looks like one. */
+static void transport_keep_nonce(struct http_transport *t, const char *n)
+{
+    size_t i, len = strlen(n);
+
+    if (len != CRYPTO_TOKEN_LEN - 1)
+        return;
+    for (i = 0; i < len; i++)
+        if (!((n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9')
+              || n[i] == '-' || n[i] == '_'))
+            return;
+    pthread_mutex_lock(&t->nonce_lock);
+    memcpy(t->next_nonce, n, CRYPTO_TOKEN_LEN);
+    pthread_mutex_unlock(&t->nonce_lock);
+}
 
 /* Ask the peer for a nonce, checking it answers as the enrolled node. */
 static int transport_nonce(struct http_transport *t, char nonce[CRYPTO_TOKEN_LEN], struct err *e)
@@ -259,7 +351,7 @@ static int transport_nonce(struct http_transport *t, char nonce[CRYPTO_TOKEN_LEN
     int rc = -1;
 
     url_join(url, sizeof(url), t->peer->url, "/api/v1/sync/nonce");
-    if (client_post(t->o, url, "application/json", NULL, 0, NULL, CLIENT_SMALL_ANSWER_MAX, &a, e) < 0)
+    if (client_post(t->o, t->share, url, "application/json", NULL, 0, NULL, CLIENT_SMALL_ANSWER_MAX, &a, e) < 0)
         goto done;
     if (a.status != 200) {
         answer_error(&a, "a nonce", e);
@@ -286,21 +378,19 @@ done:
     return rc;
 }
 
-/* A signed POST of body to path; the answer must be 200, of content type want_type, and signed by the
- * peer for this request's nonce. */
-static int transport_post(struct http_transport *t, const char *path, const char *content_type, const void *body,
-                          size_t len, const char *want_type, size_t answer_max, struct client_answer *a,
-                          struct err *e)
+/* A signed POST of body to path with nonce; the answer must be 200, of content type want_type, and signed
+ * by the peer for this nonce. The nonce it brings for the next request is kept. */
+static int transport_post_with(struct http_transport *t, const char *nonce, const char *path,
+                               const char *content_type, const void *body, size_t len, const char *want_type,
+                               size_t answer_max, struct client_answer *a, struct err *e)
 {
-    char url[PEER_URL_MAX + 64], nonce[CRYPTO_TOKEN_LEN], ts[24], sig[CRYPTO_SIGN_B64_LEN], line[256];
+    char url[PEER_URL_MAX + 64], ts[24], sig[CRYPTO_SIGN_B64_LEN], line[256];
     struct curl_slist *headers = NULL;
     size_t tl;
     int rc = -1;
 
     memset(a, 0, sizeof(*a));
     buf_init(&a->body, 0);
-    if (transport_nonce(t, nonce, e) < 0)
-        return -1;
     snprintf(ts, sizeof(ts), "%lld", (long long)now_ms());
     if (peers_sign_request(&t->key, "POST", path, body, len, ts, nonce, t->node_id, sig, e) < 0)
         return -1;
@@ -316,7 +406,7 @@ static int transport_post(struct http_transport *t, const char *path, const char
         return err_set(e, ERR_INTERNAL, "out_of_memory", "out of memory");
     url_join(url, sizeof(url), t->peer->url, path);
     buf_free(&a->body);
-    if (client_post(t->o, url, content_type, body, len, headers, answer_max, a, e) < 0)
+    if (client_post(t->o, t->share, url, content_type, body, len, headers, answer_max, a, e) < 0)
         goto done;
     if (a->status != 200) {
         answer_error(a, path, e);
@@ -332,10 +422,35 @@ static int transport_post(struct http_transport *t, const char *path, const char
                 a->content_type, want_type);
         goto done;
     }
+    transport_keep_nonce(t, a->next_nonce);
     rc = 0;
 done:
     curl_slist_free_all(headers);
     return rc;
+}
+
+/* transport_post_with() with the nonce the last answer brought, or else one asked for. A nonce brought
+ * by an answer may be gone when it is used (expired while a batch was applied, or purged): the request,
+ * refused before anything was read, is then made again with a nonce asked for. */
+static int transport_post(struct http_transport *t, const char *path, const char *content_type, const void *body,
+                          size_t len, const char *want_type, size_t answer_max, struct client_answer *a,
+                          struct err *e)
+{
+    char nonce[CRYPTO_TOKEN_LEN];
+
+    if (transport_take_nonce(t, nonce)) {
+        if (transport_post_with(t, nonce, path, content_type, body, len, want_type, answer_max, a, e) == 0)
+            return 0;
+        if (a->status != 401 || strcmp(e->code, "invalid_nonce") != 0)
+            return -1;
+        answer_free(a);
+        err_clear(e);
+    }
+    memset(a, 0, sizeof(*a));
+    buf_init(&a->body, 0);
+    if (transport_nonce(t, nonce, e) < 0)
+        return -1;
+    return transport_post_with(t, nonce, path, content_type, body, len, want_type, answer_max, a, e);
 }
 
 static int transport_pull(void *ctx, const json_t *vector, size_t max_bytes, struct buf *batch, struct err *e)
@@ -415,7 +530,11 @@ int client_sync_peer(struct db *db, const char *dir, const struct peer_row *peer
     tr.pull = transport_pull;
     tr.push = transport_push;
     tr.concurrent = 1;      /* the transport only signs and talks HTTP: no database */
+    pthread_mutex_init(&t.nonce_lock, NULL);
+    transport_share_init(&t);
     rc = sync_with_peer(db, peer->id, &tr, max_bytes, s, e);
+    transport_share_free(&t);
+    pthread_mutex_destroy(&t.nonce_lock);
     peers_node_key_wipe(&t.key);
     err_clear(&e2);
     if (peers_record_attempt(db, peer->id, rc < 0 ? e->message : NULL, &e2) < 0)

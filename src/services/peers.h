@@ -37,6 +37,9 @@
 #define PEERS_HEADER_TIMESTAMP "X-Sanad-Timestamp"
 #define PEERS_HEADER_NONCE "X-Sanad-Nonce"
 #define PEERS_HEADER_SIGNATURE "X-Sanad-Signature"
+/* On a signed answer: a nonce issued for the client's next request, which it may use instead of asking
+ * POST /api/v1/sync/nonce (one round trip less a request; docs/sync.md "Signed requests"). */
+#define PEERS_HEADER_NEXT_NONCE "X-Sanad-Next-Nonce"
 
 /* A node key in memory: wipe it with peers_node_key_wipe() as soon as it is no longer needed. */
 struct node_key {

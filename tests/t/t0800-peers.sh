@@ -297,6 +297,38 @@ check "the node recorded the success" \
 sanad sync --data "$NODE_DIR_" --peer hub
 expect_rc 0 "a second sync"
 expect_output out '^hub: pulled [0-9]* \(applied 0, .* pushed 0;' "a second sync applies and pushes nothing"
+# one round trip a request: each signed answer brings the nonce for the next request, and the session's
+# requests share one connection
+sanad demo --data "$HUB_DIR" --patients 4 --visits 1 --entries 1 --seed 11
+sanad demo --data "$NODE_DIR_" --patients 4 --visits 1 --entries 1 --seed 12
+hub_lines=$(wc -l <"$HUB_LOG")
+sanad sync --data "$NODE_DIR_" --max-bytes 1024
+expect_rc 0 "a sync in small batches"
+tail -n +$((hub_lines + 1)) "$HUB_LOG" >"$TMP/session.log"
+n_nonce=$(grep -c 'POST /api/v1/sync/nonce 200' "$TMP/session.log")
+n_signed=$(grep -c 'POST /api/v1/sync/\(pull\|push\) 200' "$TMP/session.log")
+check "the session made several signed requests ($n_signed)" test "$n_signed" -ge 6
+check "it asked for one nonce only ($n_nonce), the answers brought the others" test "$n_nonce" = 1
+# a nonce an answer brought may be gone when it is used: the request is refused, then made again with a
+# nonce asked for. Here the hub drops every second nonce it issues, so every one an answer brings.
+sqlite3 "$HUB_DIR/sanad.db" "CREATE TABLE test_nonces_made (n INTEGER); INSERT INTO test_nonces_made VALUES (0);
+  CREATE TRIGGER test_drop_every_second_nonce AFTER INSERT ON sync_nonces BEGIN
+    UPDATE test_nonces_made SET n = n + 1;
+    DELETE FROM sync_nonces WHERE nonce = NEW.nonce AND (SELECT n FROM test_nonces_made) % 2 = 0;
+  END;"
+sanad demo --data "$HUB_DIR" --patients 4 --visits 1 --entries 1 --seed 13
+sanad demo --data "$NODE_DIR_" --patients 4 --visits 1 --entries 1 --seed 14
+P_LAST_HUB=$(new_patient "$HUB" Gone)
+P_LAST_NODE=$(new_patient "$NODE" Lost)
+hub_lines=$(wc -l <"$HUB_LOG")
+sanad sync --data "$NODE_DIR_" --max-bytes 1024
+expect_rc 0 "a sync whose brought nonces are all gone still succeeds"
+tail -n +$((hub_lines + 1)) "$HUB_LOG" >"$TMP/session.log"
+check "its requests were refused for their nonce, then made again" \
+  test "$(grep -c 'POST /api/v1/sync/\(pull\|push\) 401' "$TMP/session.log")" -ge 2
+check "the hub's last patient came" has_patient "$NODE_DIR_" "$P_LAST_HUB"
+check "the node's last patient went" has_patient "$HUB_DIR" "$P_LAST_NODE"
+sqlite3 "$HUB_DIR/sanad.db" "DROP TRIGGER test_drop_every_second_nonce; DROP TABLE test_nonces_made;"
 sanad sync --data "$NODE_DIR_" --peer nobody
 expect_rc 1 "sync with an unknown peer"
 expect_output err "no peer called 'nobody'" "the message names the peer"
