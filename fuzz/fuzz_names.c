@@ -1,7 +1,8 @@
 /* fuzz_names.c — libFuzzer target for core/names: the input, split at the first NUL or newline into two
- * names, goes through names_fold, names_tokens, names_phonetic_key, names_keys, names_similarity and
- * names_search_score, and names_fold_ready. Checks the module's promises: output is lower-case ASCII words with single spaces and
- * within its buffer, tokens and keys are bounded, similarities lie in [0, 1] and are symmetric.
+ * names, goes through names_fold, names_fold_ready, names_tokens, names_phonetic_key, names_keys,
+ * names_similarity and names_search_score. Checks the module's promises: output is lower-case ASCII words
+ * with single spaces and within its buffer, a name just folded is ready, tokens and keys are bounded,
+ * similarities lie in [0, 1] and are symmetric.
  */
 #include <stddef.h>
 #include <stdint.h>
