@@ -509,6 +509,55 @@ done:
     return rc;
 }
 
+/* The nonce the last session with each peer was left with, for the next session of this process (the
+ * sync thread of a server: its next round, or "sync now"): used while well inside its validity, so that
+ * a stale one seldom costs a refused request. */
+#define KEPT_NONCES 64
+#define KEPT_NONCE_MAX_AGE_US ((PEERS_NONCE_TTL_MS - 30000) * 1000)
+static struct {
+    char peer[ID_LEN];
+    char nonce[CRYPTO_TOKEN_LEN];
+    int64_t at_us;          /* monotonic */
+} kept[KEPT_NONCES];
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void kept_take(const char *peer, char nonce[CRYPTO_TOKEN_LEN])
+{
+    int i;
+
+    nonce[0] = '\0';
+    pthread_mutex_lock(&kept_lock);
+    for (i = 0; i < KEPT_NONCES; i++)
+        if (kept[i].peer[0] && strcmp(kept[i].peer, peer) == 0) {
+            if (monotonic_us() - kept[i].at_us < KEPT_NONCE_MAX_AGE_US)
+                memcpy(nonce, kept[i].nonce, CRYPTO_TOKEN_LEN);
+            kept[i].peer[0] = '\0';
+            break;
+        }
+    pthread_mutex_unlock(&kept_lock);
+}
+
+static void kept_put(const char *peer, const char *nonce)
+{
+    int i, slot = 0;
+
+    if (nonce[0] == '\0')
+        return;
+    pthread_mutex_lock(&kept_lock);
+    for (i = 0; i < KEPT_NONCES; i++) {
+        if (kept[i].peer[0] == '\0' || strcmp(kept[i].peer, peer) == 0) {
+            slot = i;
+            break;
+        }
+        if (kept[i].at_us < kept[slot].at_us)
+            slot = i;   /* else the oldest goes */
+    }
+    snprintf(kept[slot].peer, ID_LEN, "%s", peer);
+    memcpy(kept[slot].nonce, nonce, CRYPTO_TOKEN_LEN);
+    kept[slot].at_us = monotonic_us();
+    pthread_mutex_unlock(&kept_lock);
+}
+
 int client_sync_peer(struct db *db, const char *dir, const struct peer_row *peer, size_t max_bytes,
                      const struct client_options *o, struct sync_summary *s, struct err *e)
 {
@@ -532,7 +581,9 @@ int client_sync_peer(struct db *db, const char *dir, const struct peer_row *peer
     tr.concurrent = 1;      /* the transport only signs and talks HTTP: no database */
     pthread_mutex_init(&t.nonce_lock, NULL);
     transport_share_init(&t);
+    kept_take(peer->id, t.next_nonce);
     rc = sync_with_peer(db, peer->id, &tr, max_bytes, s, e);
+    kept_put(peer->id, t.next_nonce);
     transport_share_free(&t);
     pthread_mutex_destroy(&t.nonce_lock);
     peers_node_key_wipe(&t.key);

@@ -417,6 +417,14 @@ expect_json '.round.finished_at >= .round.started_at' true "it says when it ran"
 check "the node's patient came with the sync the API started" has_patient "$HUB_DIR" "$P_NODE3"
 check "the request is in the audit log" \
   test "$(sqlite3 "$HUB_DIR/sanad.db" "select count(*) from audit_log where action = 'sync.run'")" = 1
+# the next round starts with the nonce the last one was left with: no nonce request at all
+node_lines=$(wc -l <"$NODE_LOG_")
+api POST '/api/v1/sync/run?wait=20'
+expect_json '.round.peers[0].ok' true "a second round right after"
+tail -n +$((node_lines + 1)) "$NODE_LOG_" >"$TMP/round2.log"
+check "it made its requests ($(grep -c 'POST /api/v1/sync/pull 200' "$TMP/round2.log") pulls)" \
+  grep -q 'POST /api/v1/sync/pull 200' "$TMP/round2.log"
+check "without asking for a nonce (the last round's was kept)" sh -c "! grep -q 'POST /api/v1/sync/nonce' '$TMP/round2.log'"
 P_NODE4=$(new_patient "$NODE" Hiba)
 api POST /api/v1/sync/run
 expect_status 202 "without wait the request answers at once"
