@@ -19,7 +19,6 @@
 #include "services/forms.h"
 #include "services/patients.h"
 #include "services/peers.h"
-#include "services/sync.h"
 #include "store/db.h"
 
 #define SWEEP_EVERY_MS (60LL * 60 * 1000)          /* unattended appointments are marked missed hourly */

@@ -325,17 +325,13 @@ static int transport_take_nonce(struct http_transport *t, char nonce[CRYPTO_TOKE
     return have;
 }
 
-/* Keep the nonce a signed answer brought for the next request, when it looks like one. */
+/* Keep the nonce a signed answer brought for the next request, when it is one (32 bytes, base64url). */
 static void transport_keep_nonce(struct http_transport *t, const char *n)
 {
-    size_t i, len = strlen(n);
+    unsigned char raw[32];
 
-    if (len != CRYPTO_TOKEN_LEN - 1)
+    if (strlen(n) != CRYPTO_TOKEN_LEN - 1 || crypto_b64url_decode_exact(n, raw, sizeof(raw)) < 0)
         return;
-    for (i = 0; i < len; i++)
-        if (!((n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9')
-              || n[i] == '-' || n[i] == '_'))
-            return;
     pthread_mutex_lock(&t->nonce_lock);
     memcpy(t->next_nonce, n, CRYPTO_TOKEN_LEN);
     pthread_mutex_unlock(&t->nonce_lock);
