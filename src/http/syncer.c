@@ -208,11 +208,16 @@ static void *syncer_main(void *arg)
         }
 
         pthread_mutex_lock(&sy.mu);
-        json_decref(sy.last);
-        sy.last = json_pack("{s:I, s:I, s:o}", "started_at", (json_int_t)started_ms, "finished_at",
-                            (json_int_t)now_ms(), "peers", outcome ? outcome : json_array());
-        if (db == NULL && sy.last)
-            json_object_set_new(sy.last, "error", json_pack("{s:s, s:s}", "code", e.code, "message", e.message));
+        /* a timed round in which no peer was due (all backing off) leaves the last outcome as it was */
+        if (forced || db == NULL || json_array_size(outcome) > 0) {
+            json_decref(sy.last);
+            sy.last = json_pack("{s:I, s:I, s:O}", "started_at", (json_int_t)started_ms, "finished_at",
+                                (json_int_t)now_ms(), "peers", outcome);
+            if (db == NULL && sy.last)
+                json_object_set_new(sy.last, "error",
+                                    json_pack("{s:s, s:s}", "code", e.code, "message", e.message));
+        }
+        json_decref(outcome);
         sy.ended = sy.started;
         pthread_cond_broadcast(&sy.done);
     }
