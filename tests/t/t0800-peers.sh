@@ -480,6 +480,16 @@ i=0
 while ! grep -q "sync: with 'hub' failed (2 in a row" "$NODE_LOG_" && [ $i -lt $((150 * T_SCALE)) ]; do sleep 0.1; i=$((i + 1)); done
 check "an unreachable hub is retried with backoff" grep -q "failed (2 in a row; next try in 4s)" "$NODE_LOG_"
 check "the error is kept for the peer" sh -c "sqlite3 '$NODE_DIR_/sanad.db' 'select last_error from peers' | grep -q 'cannot reach'"
+# while the peer backs off, the rounds every second find nobody due: the status keeps the failed round
+sleep 1.5
+_b=$BASE
+BASE=$NODE
+TOKEN=$(login admin "$ADMIN_PW")
+api GET /api/v1/sync/status
+expect_json '.syncer.last_round.peers | length' 1 "rounds with no peer due keep the last outcome in the status"
+expect_json '.syncer.last_round.peers[0].ok' false "which says the peer failed"
+TOKEN=
+BASE=$_b
 started=$(date +%s)
 stop_node "$NODE_PID_" "$NODE_LOG_"
 check "the background syncer does not hold up the stop" test $(($(date +%s) - started)) -le $((5 * T_SCALE))
